@@ -1,0 +1,92 @@
+"""Launches an s2s_jax experiment: the only file that defines flags.
+
+    python launch.py                                   # addition, into workdirs/generated_addition
+    python launch.py --config=experiments/generated.py:reverse --workdir=/tmp/rev \
+        --config.model.cell=gru --config.train.num_steps=500
+    python launch.py --mode=eval --workdir=/tmp/rev --config=experiments/generated.py:reverse
+    python launch.py --mode=decode --workdir=/tmp/rev --config=experiments/generated.py:reverse \
+        --text=abcde --text=hello
+"""
+
+import logging as py_logging
+import os
+import signal
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_DEFAULT_CONFIG = os.path.join(_HERE, "experiments", "generated.py")
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", _DEFAULT_CONFIG, "Experiment config file, optionally with ':arg'.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where checkpoints, metrics and logs go. Default: workdirs/<config>_<arg>."
+)
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "decode"], "What to run.")
+_PLATFORM = flags.DEFINE_enum(
+    "platform", None, ["cpu", "gpu", "tpu"], "JAX platform; default: the best one available."
+)
+_TEXT = flags.DEFINE_multi_string(
+    "text", None, "--mode=decode: a source to decode (repeatable). Default: the eval split."
+)
+
+
+def _default_workdir() -> str:
+    path, _, arg = flags.FLAGS["config"].config_filename.partition(":")
+    name = os.path.splitext(os.path.basename(path))[0] + (f"_{arg}" if arg else "")
+    return os.path.join("workdirs", name)
+
+
+class _QuietLibraries(py_logging.Filter):
+    """Keeps orbax's INFO chatter (several lines per save) out of the logs."""
+
+    def filter(self, record: py_logging.LogRecord) -> bool:
+        return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import jax
+
+    if _PLATFORM.value:
+        jax.config.update("jax_platforms", _PLATFORM.value)
+    try:
+        logging.info("JAX devices: %s", jax.devices())
+    except RuntimeError as e:
+        sys.exit(
+            f"error: --platform={_PLATFORM.value}: no such device here ({str(e).splitlines()[0]})"
+        )
+
+    from s2s_jax import evaluate, train
+    from s2s_jax.config_checks import UserError
+
+    workdir = _WORKDIR.value or _default_workdir()
+    config = _CONFIG.value
+    try:
+        if _MODE.value == "train":
+            os.makedirs(workdir, exist_ok=True)
+            handler = py_logging.FileHandler(os.path.join(workdir, "train.log"))
+            handler.setFormatter(logging.PythonFormatter())
+            handler.addFilter(_QuietLibraries())
+            logging.get_absl_logger().addHandler(handler)
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+            train.train_and_evaluate(config, workdir)
+        elif _MODE.value == "eval":
+            evaluate.run_eval(config, workdir)
+        elif _MODE.value == "decode":
+            for src, hyp in evaluate.run_decode(config, workdir, _TEXT.value):
+                print(f"{src}\t{hyp}")
+    except UserError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)

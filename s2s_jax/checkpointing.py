@@ -1,0 +1,102 @@
+"""Checkpoints with orbax's `CheckpointManager` and its `args` API.
+
+A checkpoint at step k holds three items:
+  state: the TrainState (params, optimizer state, step, RNG key);
+  data:  the train stream's position, so a resumed run sees the same batches;
+  model: the ModelConfig, so a mismatched model is refused with a clear error.
+"""
+
+import dataclasses
+import os
+from typing import Any
+
+import orbax.checkpoint as ocp
+from absl import logging
+
+from s2s_jax.config_checks import UserError
+from s2s_jax.model import ModelConfig
+
+
+class CheckpointError(UserError):
+    pass
+
+
+def make_manager(workdir: str, max_to_keep: int, read_only: bool = False) -> ocp.CheckpointManager:
+    """A manager for `workdir/checkpoints`; keeps the newest `max_to_keep`."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=not read_only, read_only=read_only
+    )
+    return ocp.CheckpointManager(
+        os.path.join(os.path.abspath(workdir), "checkpoints"),
+        options=options,
+        item_names=("state", "data", "model"),
+    )
+
+
+def save(
+    manager: ocp.CheckpointManager,
+    step: int,
+    state: Any,
+    data_state: dict[str, Any],
+    model_cfg: ModelConfig,
+) -> None:
+    """Starts an (asynchronous) save of step `step`; orbax writes it atomically."""
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=ocp.args.JsonSave(data_state),
+            model=ocp.args.JsonSave(dataclasses.asdict(model_cfg)),
+        ),
+        force=True,
+    )
+
+
+def restore(
+    manager: ocp.CheckpointManager,
+    abstract_state: Any,
+    model_cfg: ModelConfig,
+    step: int | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Restores (state, data_state) from `step`, or the latest step if None.
+
+    `abstract_state` gives the shapes, dtypes and shardings to restore into.
+    Raises CheckpointError if the checkpoint holds a different model.
+    """
+    directory = manager.directory
+    step = manager.latest_step() if step is None else step
+    if step is None or step not in manager.all_steps():
+        raise CheckpointError(
+            f"no checkpoint{'' if step is None else f' at step {step}'} in {directory}"
+        )
+    try:
+        saved = manager.restore(step, args=ocp.args.Composite(model=ocp.args.JsonRestore()))[
+            "model"
+        ]
+    except Exception as e:  # An unreadable checkpoint: say which one, not orbax's internals.
+        raise CheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
+    mismatch = model_mismatch(saved, dataclasses.asdict(model_cfg))
+    if mismatch:
+        raise CheckpointError(
+            f"checkpoint {directory}/{step} belongs to a different model ({mismatch}); "
+            "use a fresh --workdir or the config it was trained with"
+        )
+    restored = manager.restore(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()
+        ),
+    )
+    logging.info("Restored checkpoint %s/%d", directory, step)
+    return restored["state"], restored["data"]
+
+
+def model_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """'' if equal, else e.g. "hidden_size: checkpoint 64, config 32"."""
+    keys = sorted(set(saved) | set(current))
+    diffs = [
+        f"{k}: checkpoint {saved.get(k)!r}, config {current.get(k)!r}"
+        for k in keys
+        if saved.get(k) != current.get(k)
+    ]
+    return "; ".join(diffs)

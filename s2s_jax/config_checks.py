@@ -1,0 +1,116 @@
+"""Checks an experiment config before anything runs, naming the bad field.
+
+Errors a user can fix (a config field, a checkpoint that does not match) are
+`UserError`s; `launch.py` prints them as one line, without a traceback.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import ml_collections
+
+from s2s_jax.optim import OPTIMIZERS, SCHEDULES
+from s2s_jax.recurrent import CELLS
+from s2s_jax.tasks import TASKS
+
+
+class UserError(Exception):
+    """A problem in what the user gave us, with a message that says how to fix it."""
+
+
+class ConfigError(UserError):
+    pass
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, int | float) and 0.0 <= v < 1.0
+
+
+def _one_of(*choices: Any) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+_POSITIVE_FLOAT = ("a number > 0", lambda v: isinstance(v, int | float) and v > 0)
+_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "seed": ("an integer >= 0", _non_negative),
+    "devices": ("-1 (all) or an integer > 0", lambda v: v == -1 or _positive(v)),
+    "task.name": (f"one of {TASKS}", _one_of(*TASKS)),
+    "task.min_len": ("an integer > 0", _positive),
+    "task.max_len": ("an integer > 0", _positive),
+    "task.num_symbols": ("an integer in [1, 52]", lambda v: _positive(v) and v <= 52),
+    "task.max_digits": ("an integer in [1, 9]", lambda v: _positive(v) and v <= 9),
+    "task.num_eval": ("an integer > 0", _positive),
+    "model.cell": (f"one of {CELLS}", _one_of(*CELLS)),
+    "model.embed_size": ("an integer > 0", _positive),
+    "model.hidden_size": ("an integer > 0", _positive),
+    "model.num_layers": ("an integer > 0", _positive),
+    "model.bidirectional": ("True or False", _one_of(True, False)),
+    "model.dropout_rate": ("a number in [0, 1)", _fraction),
+    "model.init_state": ("'zeros' or 'learned'", _one_of("zeros", "learned")),
+    "model.reverse_source": ("True or False", _one_of(True, False)),
+    "model.scan_unroll": ("an integer > 0", _positive),
+    "model.dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
+    "model.param_dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
+    "optim.name": (f"one of {OPTIMIZERS}", _one_of(*OPTIMIZERS)),
+    "optim.learning_rate": _POSITIVE_FLOAT,
+    "optim.schedule": (f"one of {SCHEDULES}", _one_of(*SCHEDULES)),
+    "optim.warmup_steps": ("an integer >= 0", _non_negative),
+    "optim.final_lr_fraction": ("a number in [0, 1)", _fraction),
+    "optim.b1": ("a number in [0, 1)", _fraction),
+    "optim.b2": ("a number in [0, 1)", _fraction),
+    "optim.weight_decay": ("a number >= 0", lambda v: isinstance(v, int | float) and v >= 0),
+    "optim.momentum": ("a number in [0, 1)", _fraction),
+    "optim.grad_clip_norm": (
+        "a number >= 0 (0 disables)",
+        lambda v: isinstance(v, int | float) and v >= 0,
+    ),
+    "train.batch_size": ("an integer > 0", _positive),
+    "train.num_steps": ("an integer > 0", _positive),
+    "train.label_smoothing": ("a number in [0, 1)", _fraction),
+    "train.log_every_steps": ("an integer > 0", _positive),
+    "train.eval_every_steps": ("an integer > 0", _positive),
+    "train.checkpoint_every_steps": ("an integer > 0", _positive),
+    "train.max_checkpoints_to_keep": ("an integer > 0", _positive),
+    "eval.batch_size": ("an integer > 0", _positive),
+    "eval.max_decode_len": ("0 (the task's target length) or an integer > 0", _non_negative),
+    "eval.num_examples_to_log": ("an integer >= 0", _non_negative),
+}
+
+
+def _lookup(config: ml_collections.ConfigDict, dotted: str) -> Any:
+    node = config
+    for part in dotted.split("."):
+        if part not in node:
+            raise ConfigError(f"config.{dotted} is missing; every experiment config must set it")
+        node = node[part]
+    return node
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    """Raises ConfigError naming the first bad field of `config`."""
+    for field, (expected, ok) in _RULES.items():
+        value = _lookup(config, field)
+        if not ok(value):
+            raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
+    if config.task.min_len > config.task.max_len:
+        raise ConfigError(
+            f"config.task.min_len={config.task.min_len} is larger than "
+            f"config.task.max_len={config.task.max_len}"
+        )
+    devices = num_devices if config.devices == -1 else config.devices
+    if config.devices > num_devices:
+        raise ConfigError(f"config.devices={config.devices} but only {num_devices} devices exist")
+    for field in ("train.batch_size", "eval.batch_size"):
+        if _lookup(config, field) % devices:
+            raise ConfigError(
+                f"config.{field}={_lookup(config, field)} must be divisible by the "
+                f"{devices} devices the batch is sharded over (config.devices={config.devices})"
+            )

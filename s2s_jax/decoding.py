@@ -1,0 +1,57 @@
+"""Greedy decoding: feed BOS, then each step's argmax, until EOS.
+
+A pure function; the caller jits it (with `max_len` static). The loop is a
+`lax.while_loop` that ends as soon as every sequence in the batch has emitted
+EOS, and never runs more than `max_len` steps.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from s2s_jax.model import Seq2Seq
+from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
+
+
+def greedy_decode(
+    model: Seq2Seq, params: Any, src_BxS: jax.Array, max_len: int
+) -> tuple[jax.Array, jax.Array]:
+    """Decodes a batch greedily.
+
+    Returns:
+      tokens_BxL: the predicted ids, L = max_len. A sequence's EOS is kept;
+        every position after it is PAD.
+      lengths_B: the number of tokens before EOS (max_len if none came).
+    """
+    B = src_BxS.shape[0]
+    variables = {"params": params}
+    carries = model.apply(variables, src_BxS, method=Seq2Seq.encode)
+
+    def cond(state):
+        t, _, _, done_B, _ = state
+        return (t < max_len) & ~jnp.all(done_B)
+
+    def body(state):
+        t, carries, token_B, done_B, tokens_BxL = state
+        carries, logits_BxV = model.apply(variables, carries, token_B, method=Seq2Seq.decode_step)
+        next_B = jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
+        next_B = jnp.where(done_B, PAD_ID, next_B)
+        tokens_BxL = tokens_BxL.at[:, t].set(next_B)
+        return t + 1, carries, next_B, done_B | (next_B == EOS_ID), tokens_BxL
+
+    init = (
+        jnp.array(0, jnp.int32),
+        carries,
+        jnp.full((B,), BOS_ID, jnp.int32),
+        jnp.zeros((B,), bool),
+        jnp.full((B, max_len), PAD_ID, jnp.int32),
+    )
+    _, _, _, _, tokens_BxL = jax.lax.while_loop(cond, body, init)
+    return tokens_BxL, sequence_lengths(tokens_BxL)
+
+
+def sequence_lengths(tokens_BxL: jax.Array) -> jax.Array:
+    """Tokens before the first EOS; L when a row has none."""
+    is_eos_BxL = tokens_BxL == EOS_ID
+    return jnp.where(is_eos_BxL.any(axis=1), jnp.argmax(is_eos_BxL, axis=1), tokens_BxL.shape[1])

@@ -1,0 +1,64 @@
+"""Pure step functions: initialize, train, evaluate. `experiment.py` jits them."""
+
+from typing import Any
+
+import jax
+import optax
+from flax.training import train_state
+
+from s2s_jax.losses import masked_mean_loss, metric_sums, token_nll_and_loss
+from s2s_jax.model import Seq2Seq
+
+Batch = dict[str, jax.Array]  # src_BxS, tgt_in_BxT, tgt_out_BxT.
+
+
+class TrainState(train_state.TrainState):
+    """Params, optimizer state and step, plus the run's base RNG key.
+
+    The dropout key of step k is fold_in(rng, k): a pure function of the
+    checkpointed state, so a resumed run draws the same masks.
+    """
+
+    rng: jax.Array
+
+
+def init_state(
+    model: Seq2Seq, tx: optax.GradientTransformation, rng: jax.Array, batch: Batch
+) -> TrainState:
+    init_rng, run_rng = jax.random.split(rng)
+    params = model.init(init_rng, batch["src_BxS"], batch["tgt_in_BxT"])["params"]
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=run_rng)
+
+
+def train_step(
+    state: TrainState, batch: Batch, *, model: Seq2Seq, label_smoothing: float
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One teacher-forced gradient step; returns the new state and metric sums."""
+    dropout_rng = jax.random.fold_in(state.rng, state.step)
+
+    def loss_fn(params):
+        logits_BxTxV = model.apply(
+            {"params": params},
+            batch["src_BxS"],
+            batch["tgt_in_BxT"],
+            train=True,
+            rngs={"dropout": dropout_rng},
+        )
+        return masked_mean_loss(logits_BxTxV, batch["tgt_out_BxT"], label_smoothing)
+
+    (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    new_state = state.apply_gradients(grads=grads)
+    sums = {**sums, "objective_sum": loss, "grad_norm_sum": optax.tree.norm(grads), "steps": 1}
+    return new_state, sums
+
+
+def eval_step(params: Any, batch: Batch, *, model: Seq2Seq) -> dict[str, jax.Array]:
+    """Teacher-forced metric sums on one batch (no dropout, no label smoothing)."""
+    logits_BxTxV = model.apply({"params": params}, batch["src_BxS"], batch["tgt_in_BxT"])
+    nll_BxT, _ = token_nll_and_loss(logits_BxTxV, batch["tgt_out_BxT"], 0.0)
+    return metric_sums(logits_BxTxV, batch["tgt_out_BxT"], nll_BxT)
+
+
+def tree_add(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """Adds two dicts of metric sums (host-side)."""
+    return dict(b) if a is None else {k: a[k] + b[k] for k in a}
