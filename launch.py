@@ -10,7 +10,6 @@
 
 import logging as py_logging
 import os
-import signal
 import sys
 
 from absl import app, flags, logging
@@ -47,13 +46,40 @@ class _QuietLibraries(py_logging.Filter):
         return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+def _config_load_error(e: OSError) -> str:
+    """One line for a config file that did not load (config_flags defers the error)."""
+    lines = [line.strip() for line in str(e.__cause__ or e).splitlines() if line.strip()]
+    return f"error: --config: cannot load the config file: {lines[-1]}"
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, but a bad config file or --config.* flag is one line, no traceback."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        message = str(e)
+        if "Traceback" in message:  # The config file's get_config() raised: keep its last line.
+            lines = [line.strip() for line in message.splitlines() if line.strip()]
+            message = f"{lines[0]} {lines[-1]}"
+        sys.stderr.write(f"FATAL Flags parsing error: {message}\n")
+        sys.exit("Pass --helpshort or --helpfull to see help on flags.")
+    except (AttributeError, KeyError) as e:  # config_dict: KeyError wrapped in AttributeError.
+        while e.args and isinstance(e.args[0], BaseException):
+            e = e.args[0]
+        message = e.args[0] if e.args else str(e)
+        message = " ".join(str(message).split())
+        sys.exit(f"error: a --config.* flag names no config field: {message}")
+    except OSError as e:  # An override of a config file that did not load.
+        sys.exit(_config_load_error(e))
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        _ = "seed" in _CONFIG.value  # A config file that did not load raises on first use.
+    except OSError as e:
+        sys.exit(_config_load_error(e))
     import jax
 
     if _PLATFORM.value:
@@ -66,7 +92,7 @@ def main(argv: list[str]) -> None:
         )
 
     from s2s_jax import evaluate, train
-    from s2s_jax.config_checks import UserError
+    from s2s_jax.errors import UserError
 
     workdir = _WORKDIR.value or _default_workdir()
     config = _CONFIG.value
@@ -77,7 +103,6 @@ def main(argv: list[str]) -> None:
             handler.setFormatter(logging.PythonFormatter())
             handler.addFilter(_QuietLibraries())
             logging.get_absl_logger().addHandler(handler)
-            signal.signal(signal.SIGTERM, _raise_interrupt)
             train.train_and_evaluate(config, workdir)
         elif _MODE.value == "eval":
             evaluate.run_eval(config, workdir)
@@ -86,7 +111,10 @@ def main(argv: list[str]) -> None:
                 print(f"{src}\t{hyp}")
     except UserError as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

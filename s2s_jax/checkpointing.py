@@ -13,12 +13,8 @@ from typing import Any
 import orbax.checkpoint as ocp
 from absl import logging
 
-from s2s_jax.config_checks import UserError
+from s2s_jax.errors import CheckpointError
 from s2s_jax.model import ModelConfig
-
-
-class CheckpointError(UserError):
-    pass
 
 
 def make_manager(workdir: str, max_to_keep: int, read_only: bool = False) -> ocp.CheckpointManager:

@@ -1,25 +1,14 @@
-"""Checks an experiment config before anything runs, naming the bad field.
-
-Errors a user can fix (a config field, a checkpoint that does not match) are
-`UserError`s; `launch.py` prints them as one line, without a traceback.
-"""
+"""Checks an experiment config before anything runs, naming the bad field."""
 
 from collections.abc import Callable
 from typing import Any
 
 import ml_collections
 
+from s2s_jax.errors import ConfigError
 from s2s_jax.optim import OPTIMIZERS, SCHEDULES
 from s2s_jax.recurrent import CELLS
 from s2s_jax.tasks import TASKS
-
-
-class UserError(Exception):
-    """A problem in what the user gave us, with a message that says how to fix it."""
-
-
-class ConfigError(UserError):
-    pass
 
 
 def _positive(v: Any) -> bool:
@@ -35,7 +24,8 @@ def _fraction(v: Any) -> bool:
 
 
 def _one_of(*choices: Any) -> Callable[[Any], bool]:
-    return lambda v: v in choices
+    # Compares types too, so that 1 is not taken for True.
+    return lambda v: any(type(v) is type(c) and v == c for c in choices)
 
 
 _POSITIVE_FLOAT = ("a number > 0", lambda v: isinstance(v, int | float) and v > 0)

@@ -1,5 +1,7 @@
 """Greedy decoding: feed BOS, then each step's argmax, until EOS.
 
+PAD and BOS are never predicted, so PAD in the output only ever follows EOS.
+
 A pure function; the caller jits it (with `max_len` static). The loop is a
 `lax.while_loop` that ends as soon as every sequence in the batch has emitted
 EOS, and never runs more than `max_len` steps.
@@ -35,6 +37,8 @@ def greedy_decode(
     def body(state):
         t, carries, token_B, done_B, tokens_BxL = state
         carries, logits_BxV = model.apply(variables, carries, token_B, method=Seq2Seq.decode_step)
+        # PAD and BOS are never predictions: only EOS ends a sequence.
+        logits_BxV = logits_BxV.at[:, jnp.array([PAD_ID, BOS_ID])].set(-jnp.inf)
         next_B = jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
         next_B = jnp.where(done_B, PAD_ID, next_B)
         tokens_BxL = tokens_BxL.at[:, t].set(next_B)

@@ -20,6 +20,7 @@ import string
 import ml_collections
 import numpy as np
 
+from s2s_jax.errors import ConfigError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, CharVocab
 
 TASKS = ("copy", "reverse", "sort", "addition")
@@ -48,6 +49,14 @@ class Task:
         src = "".join(self.vocab.chars[i] for i in rng.integers(0, len(self.vocab.chars), n))
         tgt = {"copy": src, "reverse": src[::-1], "sort": "".join(sorted(src))}[self.name]
         return src, tgt
+
+    @property
+    def num_sources(self) -> int:
+        """How many distinct sources the task can draw."""
+        if self.name == "addition":
+            return 10 ** (2 * self.max_digits)
+        k = len(self.vocab.chars)
+        return sum(k**n for n in range(self.min_len, self.max_len + 1))
 
 
 def make_task(config: ml_collections.ConfigDict) -> Task:
@@ -91,7 +100,16 @@ def encode_batch(task: Task, pairs: list[tuple[str, str]]) -> dict[str, np.ndarr
 
 
 def eval_pairs(task: Task, seed: int, num_examples: int) -> list[tuple[str, str]]:
-    """The held-out split: `num_examples` distinct pairs, fixed by the seed."""
+    """The held-out split: `num_examples` distinct pairs, fixed by the seed.
+
+    At most half the task's distinct sources may be held out, so that training
+    has examples left to draw.
+    """
+    if 2 * num_examples > task.num_sources:
+        raise ConfigError(
+            f"config.task.num_eval={num_examples} is more than half of the {task.num_sources} "
+            f"distinct sources of task {task.name!r}; lower num_eval or widen the task"
+        )
     rng = np.random.default_rng([seed, _EVAL_STREAM])
     pairs: dict[str, str] = {}
     for _ in range(100 * num_examples):
@@ -99,9 +117,9 @@ def eval_pairs(task: Task, seed: int, num_examples: int) -> list[tuple[str, str]
         pairs.setdefault(src, tgt)
         if len(pairs) == num_examples:
             return list(pairs.items())
-    raise ValueError(
-        f"task {task.name!r} has too few distinct examples for {num_examples} eval "
-        f"examples (found {len(pairs)}); lower config.task.num_eval or widen the task"
+    raise ConfigError(
+        f"task {task.name!r} drew only {len(pairs)} distinct sources for config.task.num_eval="
+        f"{num_examples}; lower num_eval or widen the task"
     )
 
 
@@ -128,10 +146,17 @@ class TrainStream:
     def __next__(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, self._index])
         pairs = []
-        while len(pairs) < self.batch_size:
+        for _ in range(1000 * self.batch_size):
             src, tgt = self.task.sample(rng)
             if src not in self._exclude:
                 pairs.append((src, tgt))
+                if len(pairs) == self.batch_size:
+                    break
+        else:
+            raise ConfigError(
+                f"task {self.task.name!r}: almost every draw is a held-out eval source; "
+                "lower config.task.num_eval or widen the task"
+            )
         self._index += 1
         return encode_batch(self.task, pairs)
 

@@ -8,10 +8,10 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 
-import sys  # noqa: E402
+import sys
 
-import ml_collections  # noqa: E402
-import pytest  # noqa: E402
+import ml_collections
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))

@@ -1,0 +1,80 @@
+"""Tests for s2s_jax.config_checks.validate: good configs pass, bad fields are named."""
+
+import generated
+import ml_collections
+import pytest
+
+from s2s_jax.config_checks import validate
+from s2s_jax.errors import ConfigError, UserError
+
+NUM_DEVICES = 8  # conftest.py fakes eight CPU devices.
+
+
+@pytest.mark.parametrize("task", ["addition", "copy", "reverse", "sort"])
+def test_experiment_configs_are_valid(task, make_config):
+    """The shipped experiment configs and their tiny test versions validate."""
+    validate(generated.get_config(task), NUM_DEVICES)
+    validate(make_config(task), NUM_DEVICES)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("model__hidden_size", -4, r"config\.model\.hidden_size=-4 is invalid"),
+        ("model__hidden_size", 0, r"config\.model\.hidden_size=0 is invalid"),
+        ("model__hidden_size", 8.0, r"config\.model\.hidden_size=8\.0 is invalid"),
+        ("train__batch_size", 0, r"config\.train\.batch_size=0 is invalid"),
+        ("model__cell", "lstmx", r"config\.model\.cell='lstmx' is invalid.*lstm"),
+        ("model__dropout_rate", 1.0, r"config\.model\.dropout_rate=1\.0 is invalid"),
+        ("model__init_state", "random", r"config\.model\.init_state=.random. is invalid"),
+        ("optim__name", "rmsprop", r"config\.optim\.name='rmsprop'"),
+        ("optim__learning_rate", 0.0, r"config\.optim\.learning_rate=0\.0"),
+        ("task__name", "translate", r"config\.task\.name='translate'"),
+        ("task__num_symbols", 53, r"config\.task\.num_symbols=53"),
+        ("devices", 0, r"config\.devices=0"),
+    ],
+)
+def test_bad_field_is_named(make_config, field, value, message):
+    """A bad value raises a ConfigError (a UserError) that names the field and the value."""
+    # Not type-safe, so a config file could set e.g. hidden_size=8.0 (ConfigDict would refuse).
+    config = ml_collections.ConfigDict(make_config().to_dict(), type_safe=False)
+    section, _, name = field.rpartition("__")
+    (config[section] if section else config)[name] = value
+    with pytest.raises(ConfigError, match=message) as info:
+        validate(config, NUM_DEVICES)
+    assert isinstance(info.value, UserError)
+    assert "\n" not in str(info.value)
+
+
+def test_min_len_above_max_len(make_config):
+    """min_len > max_len is refused, naming both fields."""
+    config = make_config(task__min_len=5, task__max_len=3)
+    with pytest.raises(ConfigError, match=r"config\.task\.min_len=5.*config\.task\.max_len=3"):
+        validate(config, NUM_DEVICES)
+    validate(make_config(task__min_len=3, task__max_len=3), NUM_DEVICES)
+
+
+@pytest.mark.parametrize("field", ["train__batch_size", "eval__batch_size"])
+def test_batch_not_divisible_by_devices(make_config, field):
+    """A batch size not divisible by the device count is refused, naming the field."""
+    config = make_config(**{field: 12})
+    dotted = field.replace("__", ".")
+    with pytest.raises(ConfigError, match=rf"config\.{dotted}=12 must be divisible by the 8"):
+        validate(config, NUM_DEVICES)
+    # With config.devices=4 the same batch size is fine.
+    config.devices = 4
+    validate(config, NUM_DEVICES)
+
+
+def test_more_devices_than_exist(make_config):
+    """Asking for more devices than exist is refused."""
+    with pytest.raises(ConfigError, match=r"config\.devices=16 but only 8 devices"):
+        validate(make_config(devices=16), NUM_DEVICES)
+
+
+def test_missing_field(make_config):
+    """A config without a required field is refused, naming it."""
+    config = make_config()
+    del config.model["scan_unroll"]
+    with pytest.raises(ConfigError, match=r"config\.model\.scan_unroll is missing"):
+        validate(config, NUM_DEVICES)

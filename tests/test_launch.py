@@ -1,0 +1,133 @@
+"""Tests for launch.py as a user runs it: train, eval and decode, and one-line errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = "--config=experiments/generated.py:reverse"
+TINY = [
+    CONFIG,
+    "--config.task.max_len=6",
+    "--config.task.num_symbols=6",
+    "--config.task.num_eval=64",
+    "--config.model.embed_size=16",
+    "--config.model.hidden_size=16",
+    "--config.train.batch_size=32",
+    "--config.train.num_steps=20",
+    "--config.train.log_every_steps=10",
+    "--config.train.eval_every_steps=10",
+    "--config.train.checkpoint_every_steps=10",
+    "--config.eval.batch_size=64",
+]
+
+
+def _launch(*args, check=True):
+    """Runs launch.py from the repo root on one CPU device; returns the CompletedProcess."""
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "launch.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workdir trained for 20 steps (hidden 16) through launch.py."""
+    workdir = tmp_path_factory.mktemp("launch") / "run"
+    _launch(*TINY, f"--workdir={workdir}")
+    return workdir
+
+
+@pytest.mark.slow
+def test_train_eval_decode_end_to_end(trained):
+    """Train, then --mode=eval, then --mode=decode: exit 0 and write the expected files."""
+    workdir = trained
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["10", "20"]
+    for name in ("metrics.jsonl", "final_eval.json", "config.json", "train.log"):
+        assert (workdir / name).is_file(), name
+    assert os.listdir(workdir / "tensorboard")
+
+    _launch(*TINY, f"--workdir={workdir}", "--mode=eval")
+    with open(workdir / "eval_step20.json", encoding="utf-8") as f:
+        metrics = json.load(f)
+    assert metrics["step"] == 20
+    assert {"loss", "perplexity", "token_accuracy", "exact_match"} <= set(metrics)
+
+    proc = _launch(*TINY, f"--workdir={workdir}", "--mode=decode", "--text=abc", "--text=ba")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout
+    assert [line.split("\t")[0] for line in lines] == ["abc", "ba"]
+    assert all(line.count("\t") == 1 for line in lines)
+    with open(workdir / "decode_step20.tsv", encoding="utf-8") as f:
+        assert f.read() == proc.stdout
+
+
+def _assert_clear_error(proc, expected):
+    """Non-zero exit, no traceback, and one output line that names the problem."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    matching = [line for line in proc.stderr.splitlines() if expected in line]
+    assert len(matching) == 1, proc.stderr[-3000:]
+    assert matching[0].startswith(("error:", "FATAL Flags parsing error:")), matching[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([CONFIG, "--config.model.hiden_size=3"], 'Did you mean "hidden_size"'),
+        ([CONFIG, "--mode=fly"], "--mode=fly: value should be one of"),
+        (["--config=experiments/generated.py:nope"], "unknown task 'nope'"),
+        (["--config=experiments/nope.py"], "No such file or directory: 'experiments/nope.py'"),
+        (
+            ["--config=experiments/nope.py", "--config.model.hidden_size=3"],
+            "No such file or directory: 'experiments/nope.py'",
+        ),
+        ([CONFIG, "--config.model.hidden_size=-4"], "config.model.hidden_size=-4 is invalid"),
+        ([CONFIG, "--config.train.batch_size=0"], "config.train.batch_size=0 is invalid"),
+        ([CONFIG, "--mode=eval"], "train first with --mode=train"),
+        ([CONFIG, "--mode=decode", "--text=ab"], "train first with --mode=train"),
+    ],
+    ids=[
+        "unknown-field",
+        "unknown-mode",
+        "unknown-task",
+        "missing-config-file",
+        "missing-config-file-with-override",
+        "negative-hidden-size",
+        "zero-batch-size",
+        "eval-empty-workdir",
+        "decode-empty-workdir",
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, args, expected):
+    """Each user mistake exits non-zero with a one-line message naming it, without a traceback."""
+    proc = _launch(*args, f"--workdir={tmp_path / 'run'}", check=False)
+    _assert_clear_error(proc, expected)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_incompatible_checkpoint(trained, tmp_path):
+    """Training a workdir whose checkpoint has hidden 16 with hidden 24 fails with a clear line."""
+    workdir = tmp_path / "run"
+    shutil.copytree(trained, workdir)
+    bigger = [*TINY, "--config.model.hidden_size=24", f"--workdir={workdir}"]
+    for mode in ("train", "eval"):
+        proc = _launch(*bigger, f"--mode={mode}", check=False)
+        _assert_clear_error(proc, "hidden_size: checkpoint 16, config 24")
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["10", "20"]
+    with open(workdir / "config.json", encoding="utf-8") as f:
+        assert json.load(f)["model"]["hidden_size"] == 16  # Still the config it was trained with.
