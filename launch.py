@@ -8,6 +8,7 @@
         --text=abcde --text=hello
 """
 
+import json
 import logging as py_logging
 import os
 import sys
@@ -24,12 +25,20 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, metrics and logs go. Default: workdirs/<config>_<arg>."
 )
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "decode"], "What to run.")
+_MODE = flags.DEFINE_enum(
+    "mode",
+    "train",
+    ["train", "eval", "decode", "translate"],
+    "train (resuming if possible); eval, decode or translate from the best/latest checkpoint.",
+)
 _PLATFORM = flags.DEFINE_enum(
     "platform", None, ["cpu", "gpu", "tpu"], "JAX platform; default: the best one available."
 )
 _TEXT = flags.DEFINE_multi_string(
-    "text", None, "--mode=decode: a source to decode (repeatable). Default: the eval split."
+    "text",
+    None,
+    "decode/translate: a source sentence (repeatable). Default: decode reads the first eval "
+    "set; translate reads stdin, one sentence per line.",
 )
 
 
@@ -73,6 +82,39 @@ def _parse_flags(argv: list[str]) -> list[str]:
         sys.exit(_config_load_error(e))
 
 
+def _config_for(mode: str, workdir: str):
+    """--config when given; otherwise, outside training, the config saved in the workdir."""
+    import ml_collections
+
+    from s2s_jax.errors import ConfigError
+
+    saved = os.path.join(workdir, "config.json")
+    if mode == "train" or flags.FLAGS["config"].present or not os.path.exists(saved):
+        return _CONFIG.value
+    logging.info("Using the config saved in %s", saved)
+    with open(saved, encoding="utf-8") as f:
+        try:
+            return ml_collections.ConfigDict(json.load(f))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{saved} is not valid JSON ({e}); pass --config") from e
+
+
+def _read_stdin_lines() -> list[str]:
+    """Sentences from stdin, one per line; a clear error for bytes that are not UTF-8."""
+    from s2s_jax.errors import UserError
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"stdin is not UTF-8: byte {data[e.start]:#04x} on line {line} "
+            f"(offset {e.start}); convert the input to UTF-8"
+        ) from e
+    return text.splitlines()
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -80,6 +122,7 @@ def main(argv: list[str]) -> None:
         _ = "seed" in _CONFIG.value  # A config file that did not load raises on first use.
     except OSError as e:
         sys.exit(_config_load_error(e))
+    logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
     import jax
 
     if _PLATFORM.value:
@@ -95,8 +138,8 @@ def main(argv: list[str]) -> None:
     from s2s_jax.errors import UserError
 
     workdir = _WORKDIR.value or _default_workdir()
-    config = _CONFIG.value
     try:
+        config = _config_for(_MODE.value, workdir)
         if _MODE.value == "train":
             os.makedirs(workdir, exist_ok=True)
             handler = py_logging.FileHandler(os.path.join(workdir, "train.log"))
@@ -107,8 +150,12 @@ def main(argv: list[str]) -> None:
         elif _MODE.value == "eval":
             evaluate.run_eval(config, workdir)
         elif _MODE.value == "decode":
-            for src, hyp in evaluate.run_decode(config, workdir, _TEXT.value):
+            for src, hyp in evaluate.translate(config, workdir, _TEXT.value):
                 print(f"{src}\t{hyp}")
+        elif _MODE.value == "translate":
+            texts = _TEXT.value if _TEXT.value is not None else _read_stdin_lines()
+            for _, hyp in evaluate.translate(config, workdir, texts):
+                print(hyp)
     except UserError as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt as e:

@@ -2,8 +2,12 @@
 
 A checkpoint at step k holds three items:
   state: the TrainState (params, optimizer state, step, RNG key);
-  data:  the train stream's position, so a resumed run sees the same batches;
+  data:  the loop's JSON state: the train stream's position, so a resumed run
+         sees the same batches, and the early-stopping record;
   model: the ModelConfig, so a mismatched model is refused with a clear error.
+
+`workdir/checkpoints` keeps the newest checkpoints; `workdir/best` keeps the
+one with the best dev score.
 """
 
 import dataclasses
@@ -17,13 +21,23 @@ from s2s_jax.errors import CheckpointError
 from s2s_jax.model import ModelConfig
 
 
-def make_manager(workdir: str, max_to_keep: int, read_only: bool = False) -> ocp.CheckpointManager:
-    """A manager for `workdir/checkpoints`; keeps the newest `max_to_keep`."""
+def make_manager(
+    workdir: str, max_to_keep: int, read_only: bool = False, best: bool = False
+) -> ocp.CheckpointManager:
+    """A manager for `workdir/checkpoints` that keeps the newest `max_to_keep`.
+
+    With best=True: `workdir/best`, keeping the `max_to_keep` checkpoints with
+    the highest `metrics["score"]` passed to `save`.
+    """
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=not read_only, read_only=read_only
+        max_to_keep=max_to_keep,
+        create=not read_only,
+        read_only=read_only,
+        best_fn=(lambda metrics: metrics["score"]) if best else None,
+        best_mode="max",
     )
     return ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), "checkpoints"),
+        os.path.join(os.path.abspath(workdir), "best" if best else "checkpoints"),
         options=options,
         item_names=("state", "data", "model"),
     )
@@ -35,8 +49,12 @@ def save(
     state: Any,
     data_state: dict[str, Any],
     model_cfg: ModelConfig,
+    score: float | None = None,
 ) -> None:
-    """Starts an (asynchronous) save of step `step`; orbax writes it atomically."""
+    """Starts an (asynchronous) save of step `step`; orbax writes it atomically.
+
+    `score` is what a best-checkpoint manager ranks by.
+    """
     manager.save(
         step,
         args=ocp.args.Composite(
@@ -44,6 +62,7 @@ def save(
             data=ocp.args.JsonSave(data_state),
             model=ocp.args.JsonSave(dataclasses.asdict(model_cfg)),
         ),
+        metrics=None if score is None else {"score": score},
         force=True,
     )
 

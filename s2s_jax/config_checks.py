@@ -19,6 +19,10 @@ def _non_negative(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def _string(v: Any) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
 def _fraction(v: Any) -> bool:
     return isinstance(v, int | float) and 0.0 <= v < 1.0
 
@@ -38,6 +42,26 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "task.num_symbols": ("an integer in [1, 52]", lambda v: _positive(v) and v <= 52),
     "task.max_digits": ("an integer in [1, 9]", lambda v: _positive(v) and v <= 9),
     "task.num_eval": ("an integer > 0", _positive),
+    "data.train": ("a split spec such as 'tatoeba:train'", lambda v: _string(v) and ":" in v),
+    "data.dev": ("a split spec such as 'tatoeba:validation'", lambda v: _string(v) and ":" in v),
+    "data.tests": ("comma-separated split specs, or ''", lambda v: isinstance(v, str)),
+    "data.src_key": ("a feature name such as 'en'", _string),
+    "data.tgt_key": ("a feature name such as 'ko'", _string),
+    "data.data_dir": ("a directory", _string),
+    "data.manual_dir": ("a directory, or '' to download", lambda v: isinstance(v, str)),
+    "data.src_vocab_size": ("an integer > 4", lambda v: _positive(v) and v > 4),
+    "data.tgt_vocab_size": ("an integer > 4", lambda v: _positive(v) and v > 4),
+    "data.shared_vocab": ("True or False", _one_of(True, False)),
+    "data.tokenizer_type": ("'unigram' or 'bpe'", _one_of("unigram", "bpe")),
+    "data.character_coverage": (
+        "a number in (0, 1]",
+        lambda v: isinstance(v, float) and 0 < v <= 1,
+    ),
+    "data.bucket_boundaries": (
+        "increasing integers > 0",
+        lambda v: len(v) > 0 and all(_positive(b) for b in v) and list(v) == sorted(set(v)),
+    ),
+    "data.max_tokens": ("an integer >= 0 (0: train.batch_size sentences)", _non_negative),
     "model.cell": (f"one of {CELLS}", _one_of(*CELLS)),
     "model.embed_size": ("an integer > 0", _positive),
     "model.hidden_size": ("an integer > 0", _positive),
@@ -69,6 +93,11 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "train.eval_every_steps": ("an integer > 0", _positive),
     "train.checkpoint_every_steps": ("an integer > 0", _positive),
     "train.max_checkpoints_to_keep": ("an integer > 0", _positive),
+    "train.time_budget_seconds": (
+        "a number >= 0 (0: no limit)",
+        lambda v: isinstance(v, int | float) and v >= 0,
+    ),
+    "train.early_stopping_patience": ("an integer >= 0 (0 disables)", _non_negative),
     "eval.batch_size": ("an integer > 0", _positive),
     "eval.max_decode_len": ("0 (the task's target length) or an integer > 0", _non_negative),
     "eval.num_examples_to_log": ("an integer >= 0", _non_negative),
@@ -86,11 +115,15 @@ def _lookup(config: ml_collections.ConfigDict, dotted: str) -> Any:
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     """Raises ConfigError naming the first bad field of `config`."""
+    if ("task" in config) == ("data" in config):
+        raise ConfigError("a config needs exactly one of config.task (generated) or config.data")
     for field, (expected, ok) in _RULES.items():
+        if field.split(".")[0] in ("task", "data") and field.split(".")[0] not in config:
+            continue  # The other kind of experiment's block.
         value = _lookup(config, field)
         if not ok(value):
             raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
-    if config.task.min_len > config.task.max_len:
+    if "task" in config and config.task.min_len > config.task.max_len:
         raise ConfigError(
             f"config.task.min_len={config.task.min_len} is larger than "
             f"config.task.max_len={config.task.max_len}"

@@ -1,4 +1,9 @@
-"""Evaluation (loss, perplexity, accuracy, exact match) and decoding from a checkpoint."""
+"""Evaluation, decoding and translation from a checkpoint.
+
+Each held-out set gets teacher-forced metrics (loss, perplexity, token
+accuracy) and the data's scores of greedy decodes (exact match; BLEU and chrF
+for translation). Hypotheses are written next to the metrics.
+"""
 
 import json
 import os
@@ -9,14 +14,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from s2s_jax import checkpointing, experiment
+from s2s_jax import checkpointing, experiment, translation_metrics
+from s2s_jax.data import Pair
 from s2s_jax.losses import summarize
 from s2s_jax.steps import tree_add
-from s2s_jax.tasks import encode_sources, eval_batches, eval_pairs
-
-
-def eval_split(exp: experiment.Experiment) -> list[tuple[str, str]]:
-    return eval_pairs(exp.task, exp.config.seed, exp.config.task.num_eval)
 
 
 def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> list[str]:
@@ -25,23 +26,22 @@ def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -
     pad = -n % exp.mesh.size
     src_BxS = np.concatenate([src_BxS, np.zeros((pad, src_BxS.shape[1]), src_BxS.dtype)])
     tokens_BxL, _ = jax.device_get(exp.decode(params, exp.put_batch(src_BxS)))
-    return [exp.task.vocab.decode(row) for row in tokens_BxL[:n]]
+    return [exp.data.detokenize(row) for row in tokens_BxL[:n]]
 
 
 def evaluate(
-    exp: experiment.Experiment, params: Any, pairs: list[tuple[str, str]]
+    exp: experiment.Experiment, params: Any, pairs: list[Pair]
 ) -> tuple[dict[str, float], list[str]]:
-    """Teacher-forced metrics and greedy exact match on `pairs`; returns (metrics, hypotheses)."""
+    """Teacher-forced metrics and decode scores on `pairs`; returns (metrics, hypotheses)."""
     sums, hyps = None, []
-    for batch in eval_batches(exp.task, pairs, exp.config.eval.batch_size):
+    for batch in exp.data.eval_batches(pairs):
         sums = tree_add(sums, jax.device_get(exp.eval_step(params, exp.put_batch(batch))))
         hyps += decode_texts(exp, params, batch["src_BxS"])
     hyps = hyps[: len(pairs)]
-    exact = np.mean([h == tgt for h, (_, tgt) in zip(hyps, pairs, strict=True)])
-    return {**summarize(sums), "exact_match": float(exact)}, hyps
+    return {**summarize(sums), **exp.data.score(hyps, pairs)}, hyps
 
 
-def format_examples(pairs: list[tuple[str, str]], hyps: list[str], n: int) -> str:
+def format_examples(pairs: list[Pair], hyps: list[str], n: int) -> str:
     lines = []
     for (src, tgt), hyp in zip(pairs[:n], hyps[:n], strict=True):
         mark = "ok " if hyp == tgt else "ERR"
@@ -49,48 +49,67 @@ def format_examples(pairs: list[tuple[str, str]], hyps: list[str], n: int) -> st
     return "\n".join(lines)
 
 
-def load_params(exp: experiment.Experiment, workdir: str) -> tuple[Any, int]:
-    """The latest checkpoint's params and step; a clear error if there is none."""
-    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+def write_hypotheses(path: str, pairs: list[Pair], hyps: list[str]) -> None:
+    """source<TAB>hypothesis<TAB>reference, one line per example."""
+    translation_metrics.write_hypotheses(path, [s for s, _ in pairs], hyps, [t for _, t in pairs])
+
+
+def load_params(exp: experiment.Experiment, workdir: str, best: bool = False) -> tuple[Any, int]:
+    """The params and step of the latest (or best) checkpoint; a clear error if there is none."""
+    directory = os.path.join(workdir, "best" if best else "checkpoints")
+    if not os.path.isdir(directory):
         raise checkpointing.CheckpointError(
             f"no checkpoints in {os.path.abspath(workdir)}; train first with --mode=train"
         )
-    manager = checkpointing.make_manager(workdir, max_to_keep=1, read_only=True)
+    manager = checkpointing.make_manager(workdir, max_to_keep=1, read_only=True, best=best)
     state, _ = exp.restore(manager)
     manager.close()
     return state.params, int(state.step)
 
 
-def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Evaluates the latest checkpoint in `workdir` on the held-out split."""
-    exp = experiment.build(config)
-    params, step = load_params(exp, workdir)
-    pairs = eval_split(exp)
-    metrics, hyps = evaluate(exp, params, pairs)
-    logging.info("Eval at step %d: %s", step, metrics)
-    logging.info("Examples:\n%s", format_examples(pairs, hyps, config.eval.num_examples_to_log))
+def best_or_latest_params(exp: experiment.Experiment, workdir: str) -> tuple[Any, int]:
+    """The best checkpoint when training kept one, else the latest."""
+    return load_params(exp, workdir, best=os.path.isdir(os.path.join(workdir, "best")))
+
+
+def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[str, float]]:
+    """Evaluates the best (else latest) checkpoint in `workdir` on every held-out set."""
+    exp = experiment.build(config, workdir)
+    params, step = best_or_latest_params(exp, workdir)
+    results = {}
+    for name, pairs in exp.data.eval_sets().items():
+        metrics, hyps = evaluate(exp, params, pairs)
+        results[name] = metrics
+        logging.info("Eval %s at step %d: %s", name, step, metrics)
+        logging.info("Examples:\n%s", format_examples(pairs, hyps, config.eval.num_examples_to_log))
+        write_hypotheses(os.path.join(workdir, f"hyps_{name}_step{step}.tsv"), pairs, hyps)
     with open(os.path.join(workdir, f"eval_step{step}.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": step, **metrics}, f, indent=1)
-    return metrics
+        json.dump({"step": step, **results}, f, indent=1)
+    return results
 
 
-def run_decode(
+def translate(
     config: ml_collections.ConfigDict, workdir: str, texts: list[str] | None = None
 ) -> list[tuple[str, str]]:
-    """Greedy decodes of `texts`, or of the held-out split when None.
+    """Greedy translations of `texts`, or of the first held-out set when None.
 
-    Writes workdir/decode_step{k}.tsv (source, hypothesis) and returns the pairs.
+    Empty (or all-space) lines translate to empty lines. Writes
+    workdir/decode_step{k}.tsv (source, hypothesis) and returns the pairs.
     """
-    exp = experiment.build(config)
-    params, step = load_params(exp, workdir)
-    sources = texts if texts is not None else [src for src, _ in eval_split(exp)]
-    hyps = []
+    exp = experiment.build(config, workdir)
+    params, step = best_or_latest_params(exp, workdir)
+    if texts is None:
+        texts = [src for src, _ in next(iter(exp.data.eval_sets().values()))]
+    todo = [i for i, t in enumerate(texts) if t.strip()]
+    hyps = [""] * len(texts)
     batch_size = config.eval.batch_size
-    for start in range(0, len(sources), batch_size):
-        src_BxS = encode_sources(exp.task, sources[start : start + batch_size])
-        hyps += decode_texts(exp, params, src_BxS)
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        src_BxS = exp.data.encode_sources([texts[i] for i in chunk])
+        for i, hyp in zip(chunk, decode_texts(exp, params, src_BxS), strict=True):
+            hyps[i] = hyp
     path = os.path.join(workdir, f"decode_step{step}.tsv")
     with open(path, "w", encoding="utf-8") as f:
-        f.writelines(f"{s}\t{h}\n" for s, h in zip(sources, hyps, strict=True))
+        f.writelines(f"{s}\t{h}\n" for s, h in zip(texts, hyps, strict=True))
     logging.info("Wrote %d decodes to %s", len(hyps), path)
-    return list(zip(sources, hyps, strict=True))
+    return list(zip(texts, hyps, strict=True))

@@ -17,15 +17,15 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from s2s_jax import checkpointing, config_checks, decoding, steps
+from s2s_jax.data import Data, make_data
 from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.optim import make_optimizer, make_schedule
-from s2s_jax.tasks import Task, encode_batch, make_task
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     config: ml_collections.ConfigDict
-    task: Task
+    data: Data
     model_cfg: ModelConfig
     model: Seq2Seq
     mesh: Mesh
@@ -47,19 +47,18 @@ class Experiment:
         return checkpointing.restore(manager, self.abstract_state, self.model_cfg, step)
 
 
-def build(config: ml_collections.ConfigDict) -> Experiment:
-    """Validates `config` and builds the task, model, mesh and jitted steps."""
+def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
+    """Validates `config` and builds the data, model, mesh and jitted steps."""
     config_checks.validate(config, jax.device_count())
-    task = make_task(config.task)
-    model_cfg = ModelConfig.from_config(config.model, task.vocab.size, task.vocab.size)
-    model = Seq2Seq(model_cfg)
     devices = jax.devices() if config.devices == -1 else jax.devices()[: config.devices]
+    data = make_data(config, workdir, len(devices))
+    model_cfg = ModelConfig.from_config(config.model, data.src_vocab_size, data.tgt_vocab_size)
+    model = Seq2Seq(model_cfg)
     mesh = Mesh(np.array(devices), ("data",))
     replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
 
     tx = make_optimizer(config.optim, config.train.num_steps)
-    example = encode_batch(task, [task.sample(np.random.default_rng(0))])
-    init_fn = functools.partial(steps.init_state, model, tx, batch=example)
+    init_fn = functools.partial(steps.init_state, model, tx, batch=data.example_batch())
     abstract_state = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
         jax.eval_shape(init_fn, jax.random.PRNGKey(0)),
@@ -67,12 +66,10 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     train_step = functools.partial(
         steps.train_step, model=model, label_smoothing=config.train.label_smoothing
     )
-    decode = functools.partial(
-        decoding.greedy_decode, model, max_len=config.eval.max_decode_len or task.max_tgt_len
-    )
+    decode = functools.partial(decoding.greedy_decode, model, max_len=data.max_decode_len)
     return Experiment(
         config=config,
-        task=task,
+        data=data,
         model_cfg=model_cfg,
         model=model,
         mesh=mesh,

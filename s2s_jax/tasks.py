@@ -20,8 +20,9 @@ import string
 import ml_collections
 import numpy as np
 
+from s2s_jax.batching import pad_batch
 from s2s_jax.errors import ConfigError
-from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, CharVocab
+from s2s_jax.vocab import PAD_ID, CharVocab
 
 TASKS = ("copy", "reverse", "sort", "addition")
 _SYMBOLS = string.ascii_lowercase + string.ascii_uppercase
@@ -87,16 +88,8 @@ def encode_batch(task: Task, pairs: list[tuple[str, str]]) -> dict[str, np.ndarr
       tgt_in_BxT:  BOS followed by the target ids (the decoder's inputs).
       tgt_out_BxT: the target ids followed by EOS (what the decoder predicts).
     """
-    B, S, T = len(pairs), task.max_src_len, task.max_tgt_len
-    src_BxS = np.full((B, S), PAD_ID, np.int32)
-    tgt_in_BxT = np.full((B, T), PAD_ID, np.int32)
-    tgt_out_BxT = np.full((B, T), PAD_ID, np.int32)
-    for b, (src, tgt) in enumerate(pairs):
-        s, t = task.vocab.encode(src), task.vocab.encode(tgt)
-        src_BxS[b, : len(s)] = s
-        tgt_in_BxT[b, : len(t) + 1] = [BOS_ID, *t]
-        tgt_out_BxT[b, : len(t) + 1] = [*t, EOS_ID]
-    return {"src_BxS": src_BxS, "tgt_in_BxT": tgt_in_BxT, "tgt_out_BxT": tgt_out_BxT}
+    ids = [(task.vocab.encode(src), task.vocab.encode(tgt)) for src, tgt in pairs]
+    return pad_batch(ids, task.max_src_len, task.max_tgt_len, len(pairs))
 
 
 def eval_pairs(task: Task, seed: int, num_examples: int) -> list[tuple[str, str]]:
@@ -139,6 +132,10 @@ class TrainStream:
 
     def restore(self, state: dict[str, int]) -> None:
         self._index = int(state["index"])
+
+    def stats(self) -> dict[str, float]:
+        """Nothing to report: every batch has the same shape and no epochs."""
+        return {}
 
     def __iter__(self) -> "TrainStream":
         return self

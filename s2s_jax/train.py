@@ -18,17 +18,18 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import jax
 import ml_collections
+import orbax.checkpoint as ocp
 from absl import logging
 
 from s2s_jax import checkpointing, evaluate, experiment
 from s2s_jax.losses import summarize
 from s2s_jax.metric_log import MetricLog, Progress
 from s2s_jax.model import param_count
-from s2s_jax.steps import TrainState, tree_add
-from s2s_jax.tasks import TrainStream
+from s2s_jax.steps import tree_add
 
 
 def _train_metrics(sums: dict[str, float], lr: float) -> dict[str, float]:
@@ -41,29 +42,32 @@ def _train_metrics(sums: dict[str, float], lr: float) -> dict[str, float]:
     }
 
 
-def _run_eval(
+def _run_evals(
     exp: experiment.Experiment,
-    state: TrainState,
+    params: Any,
     log: MetricLog,
-    pairs: list[tuple[str, str]],
     step: int,
-) -> dict[str, float]:
-    start = time.perf_counter()
-    metrics, hyps = evaluate.evaluate(exp, state.params, pairs)
-    metrics["eval_seconds"] = time.perf_counter() - start
-    log.write(step, "eval", metrics)
-    examples = evaluate.format_examples(pairs, hyps, exp.config.eval.num_examples_to_log)
-    log.write_text(step, "eval/examples", examples)
-    logging.info(
-        "eval   step %d | loss %.4f | ppl %.3f | token_acc %.4f | exact_match %.4f\n%s",
-        step,
-        metrics["loss"],
-        metrics["perplexity"],
-        metrics["token_accuracy"],
-        metrics["exact_match"],
-        examples,
-    )
-    return metrics
+    names: list[str],
+    prefix: str = "",
+) -> dict[str, dict[str, float]]:
+    """Evaluates the held-out sets `names`; logs metrics, examples and hypotheses."""
+    results = {}
+    for name in names:
+        pairs = exp.data.eval_sets()[name]
+        start = time.perf_counter()
+        metrics, hyps = evaluate.evaluate(exp, params, pairs)
+        metrics["eval_seconds"] = time.perf_counter() - start
+        name = prefix + name
+        log.write(step, name, metrics)
+        examples = evaluate.format_examples(pairs, hyps, exp.config.eval.num_examples_to_log)
+        log.write_text(step, f"{name}/examples", examples)
+        hyps_dir = os.path.join(log.workdir, "hypotheses")
+        os.makedirs(hyps_dir, exist_ok=True)
+        evaluate.write_hypotheses(os.path.join(hyps_dir, f"{name}_step{step}.tsv"), pairs, hyps)
+        scores = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "eval_seconds")
+        logging.info("%-6s step %d | %s\n%s", name, step, scores, examples)
+        results[name] = metrics
+    return results
 
 
 @contextlib.contextmanager
@@ -91,20 +95,31 @@ def _deferred_interrupts() -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Trains (or resumes) the experiment in `workdir`; returns the final eval metrics."""
-    exp = experiment.build(config)
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str
+) -> dict[str, dict[str, float]]:
+    """Trains (or resumes) the experiment in `workdir`.
+
+    Returns the metrics of the best checkpoint (by the first eval set's
+    `data.best_metric`) on every eval set, keyed 'best_<set>'.
+    """
+    exp = experiment.build(config, workdir)
     os.makedirs(workdir, exist_ok=True)
     logging.info("Devices: %s", exp.mesh.devices.tolist())
-    pairs = evaluate.eval_split(exp)
-    stream = TrainStream(exp.task, config.seed, config.train.batch_size, {s for s, _ in pairs})
+    stream = exp.data.train_batches()
+    best_metric = exp.data.best_metric
     with contextlib.ExitStack() as cleanup, _deferred_interrupts() as interrupts:
         manager = checkpointing.make_manager(workdir, config.train.max_checkpoints_to_keep)
         cleanup.callback(manager.close)
         cleanup.callback(manager.wait_until_finished)  # Callbacks run last-in, first-out.
+        best_manager = checkpointing.make_manager(workdir, 1, best=True)
+        cleanup.callback(best_manager.close)
+        cleanup.callback(best_manager.wait_until_finished)
+        # What the checkpoint's JSON item holds besides the train state.
+        loop = {"data": None, "best": -float("inf"), "evals_since_best": 0}
         if manager.latest_step() is not None:
-            state, data_state = exp.restore(manager)
-            stream.restore(data_state)
+            state, loop = exp.restore(manager)
+            stream.restore(loop["data"])
             logging.info("Resuming from step %d", int(state.step))
         else:
             state = exp.initial_state()
@@ -115,9 +130,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         log = MetricLog(workdir)
         cleanup.callback(log.close)
 
+        def save(manager_: ocp.CheckpointManager, score: float | None = None) -> None:
+            loop["data"] = stream.state()
+            checkpointing.save(manager_, step, state, loop, exp.model_cfg, score)
+
         step, num_steps = int(state.step), config.train.num_steps
+        dev = next(iter(exp.data.eval_sets()))  # Picks the best checkpoint; the rest at the end.
         progress = Progress(step, num_steps)
-        eval_metrics: dict[str, float] = {}
+        deadline = time.monotonic() + (config.train.time_budget_seconds or float("inf"))
         pending, sums = None, None
         while step < num_steps:
             state, step_sums = exp.train_step(state, exp.put_batch(next(stream)))
@@ -125,36 +145,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             if pending is not None:  # Fetch step k−1's metrics while step k runs.
                 sums = tree_add(sums, jax.device_get(pending))
             pending = step_sums
-            if step % config.train.log_every_steps == 0 or step == num_steps:
+            last = step == num_steps or time.monotonic() > deadline
+            if step % config.train.log_every_steps == 0 or last:
                 sums, pending = tree_add(sums, jax.device_get(pending)), None
-                _log_train(log, progress, sums, step, num_steps, exp)
+                _log_train(log, progress, sums, stream.stats(), step, num_steps, exp)
                 sums = None
-            if step % config.train.checkpoint_every_steps == 0 or step == num_steps:
-                checkpointing.save(manager, step, state, stream.state(), exp.model_cfg)
-            if step % config.train.eval_every_steps == 0 or step == num_steps:
-                eval_metrics = _run_eval(exp, state, log, pairs, step)
+            if step % config.train.eval_every_steps == 0 or last:
+                score = _run_evals(exp, state.params, log, step, [dev])[dev][best_metric]
+                if score > loop["best"]:
+                    loop["best"], loop["evals_since_best"] = score, 0
+                    save(best_manager, score)
+                else:
+                    loop["evals_since_best"] += 1
+                patience = config.train.early_stopping_patience
+                if patience and loop["evals_since_best"] >= patience:
+                    logging.info(
+                        "Early stop at step %d: no better %s in %d evals (best %.4g)",
+                        step, best_metric, patience, loop["best"],
+                    )  # fmt: skip
+                    last = True
+            if step % config.train.checkpoint_every_steps == 0 or last:
+                save(manager)
+            if last:
+                break
             if interrupts:
                 if step not in manager.all_steps():
-                    checkpointing.save(manager, step, state, stream.state(), exp.model_cfg)
+                    save(manager)
                 logging.warning("Interrupted: saved step %d in %s", step, manager.directory)
                 raise KeyboardInterrupt(f"interrupted at step {step}; rerun to resume")
-        if not eval_metrics:  # Resumed a finished run: evaluate what is there.
-            eval_metrics = _run_eval(exp, state, log, pairs, step)
+        if best_manager.latest_step() is None:  # Resumed a run that had not evaluated yet.
+            save(best_manager, _run_evals(exp, state.params, log, step, [dev])[dev][best_metric])
+        best_manager.wait_until_finished()
+        best_step = best_manager.best_step()
+        best_state, _ = exp.restore(best_manager, best_step)
+        logging.info("Final evaluation of the best checkpoint (step %d)", best_step)
+        results = _run_evals(
+            exp, best_state.params, log, best_step, list(exp.data.eval_sets()), prefix="best_"
+        )
     with open(os.path.join(workdir, "final_eval.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": step, **eval_metrics}, f, indent=1)
-    return eval_metrics
+        json.dump({"step": step, "best_step": best_step, **results}, f, indent=1)
+    return results
 
 
 def _log_train(
     log: MetricLog,
     progress: Progress,
     sums: dict,
+    data_stats: dict[str, float],
     step: int,
     num_steps: int,
     exp: experiment.Experiment,
 ) -> None:
     lr = float(exp.learning_rate(step))
-    metrics = {**_train_metrics(sums, lr), **progress.report(step)}
+    metrics = {**_train_metrics(sums, lr), **progress.report(step), **data_stats}
     log.write(step, "train", metrics)
     logging.info(
         "train  step %d/%d | loss %.4f | token_acc %.4f | grad_norm %.3f | lr %.2e | "

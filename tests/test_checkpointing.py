@@ -29,7 +29,7 @@ def _assert_states_equal(a, b):
 
 def _latest_state(config, workdir):
     """The TrainState of the newest checkpoint in `workdir`, restored by a fresh manager."""
-    exp = experiment.build(config)
+    exp = experiment.build(config, str(workdir))
     manager = checkpointing.make_manager(workdir, max_to_keep=3, read_only=True)
     try:
         return exp.restore(manager)
@@ -45,9 +45,9 @@ def saved(tmp_path_factory):
     """
     config = tiny_config(model__dropout_rate=0.2)
     workdir = tmp_path_factory.mktemp("saved")
-    exp = experiment.build(config)
+    exp = experiment.build(config, str(workdir))
     state = exp.initial_state()
-    stream = TrainStream(exp.task, config.seed, config.train.batch_size, set())
+    stream = TrainStream(exp.data.task, config.seed, config.train.batch_size, set())
     for _ in range(2):
         state, _ = exp.train_step(state, exp.put_batch(next(stream)))
     manager = checkpointing.make_manager(workdir, max_to_keep=3)
@@ -67,7 +67,7 @@ def test_save_restore_bit_identical(saved):
     assert int(restored.step) == 2
     _assert_states_equal(restored, saved.state)
     # The restored state is a usable TrainState: one more step runs and matches the original's.
-    stream = TrainStream(exp.task, saved.config.seed, saved.config.train.batch_size, set())
+    stream = TrainStream(exp.data.task, saved.config.seed, saved.config.train.batch_size, set())
     stream.restore(data_state)
     batch = next(stream)
     copy = jax.tree.map(jnp.copy, saved.state)  # train_step donates its input state.
@@ -102,13 +102,13 @@ def test_resume_is_bit_identical(make_config, tmp_path):
     train.train_and_evaluate(config, str(a))
     train.train_and_evaluate(short, str(b))
     at_10, data_10 = _latest_state(config, b)
-    assert int(at_10.step) == 10 and data_10 == {"index": 10}
+    assert int(at_10.step) == 10 and data_10["data"] == {"index": 10}
     train.train_and_evaluate(config, str(b))
 
     state_a, data_a = _latest_state(config, a)
     state_b, data_b = _latest_state(config, b)
     assert int(state_a.step) == int(state_b.step) == 30
-    assert data_a == data_b == {"index": 30}
+    assert data_a["data"] == data_b["data"] == {"index": 30}
     _assert_states_equal(state_a, state_b)
     # Resuming did train: the final params moved away from the step-10 ones.
     assert not all(
@@ -127,12 +127,12 @@ def test_different_model_is_refused(saved):
     assert "different model" in message and "--workdir" in message
     assert not (saved.workdir / "config.json").exists()  # The refused config is not recorded.
     with pytest.raises(checkpointing.CheckpointError, match="hidden_size"):
-        evaluate.load_params(experiment.build(other), str(saved.workdir))
+        evaluate.load_params(experiment.build(other, str(saved.workdir)), str(saved.workdir))
 
 
 def test_load_params_empty_workdir(make_config, tmp_path):
     """load_params on a workdir without checkpoints says so and says to train first."""
-    exp = experiment.build(make_config())
+    exp = experiment.build(make_config(), str(tmp_path))
     with pytest.raises(checkpointing.CheckpointError, match=r"no checkpoints in .*train first"):
         evaluate.load_params(exp, str(tmp_path))
     (tmp_path / "checkpoints").mkdir()  # A checkpoints directory with nothing in it.

@@ -26,7 +26,7 @@ TINY = [
 ]
 
 
-def _launch(*args, check=True):
+def _launch(*args, check=True, stdin: bytes | None = None):
     """Runs launch.py from the repo root on one CPU device; returns the CompletedProcess."""
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
@@ -34,9 +34,10 @@ def _launch(*args, check=True):
         cwd=ROOT,
         env=env,
         capture_output=True,
-        text=True,
+        input=stdin if stdin is not None else b"",
         timeout=300,
     )
+    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -59,19 +60,33 @@ def test_train_eval_decode_end_to_end(trained):
         assert (workdir / name).is_file(), name
     assert os.listdir(workdir / "tensorboard")
 
-    _launch(*TINY, f"--workdir={workdir}", "--mode=eval")
-    with open(workdir / "eval_step20.json", encoding="utf-8") as f:
+    with open(workdir / "final_eval.json", encoding="utf-8") as f:
+        final = json.load(f)
+    best, best_step = final["best_eval"]["exact_match"], final["best_step"]
+    assert os.listdir(workdir / "best") == [str(best_step)]
+    _launch(*TINY, f"--workdir={workdir}", "--mode=eval")  # Evaluates the best checkpoint.
+    with open(workdir / f"eval_step{best_step}.json", encoding="utf-8") as f:
         metrics = json.load(f)
-    assert metrics["step"] == 20
-    assert {"loss", "perplexity", "token_accuracy", "exact_match"} <= set(metrics)
+    assert metrics["eval"]["exact_match"] == best
+    assert {"loss", "perplexity", "token_accuracy", "exact_match"} <= set(metrics["eval"])
 
     proc = _launch(*TINY, f"--workdir={workdir}", "--mode=decode", "--text=abc", "--text=ba")
     lines = proc.stdout.splitlines()
     assert len(lines) == 2, proc.stdout
     assert [line.split("\t")[0] for line in lines] == ["abc", "ba"]
     assert all(line.count("\t") == 1 for line in lines)
-    with open(workdir / "decode_step20.tsv", encoding="utf-8") as f:
+    with open(workdir / f"decode_step{best_step}.tsv", encoding="utf-8") as f:
         assert f.read() == proc.stdout
+
+    # Without --config, the config saved in the workdir is used; translate prints hypotheses only.
+    proc = _launch(f"--workdir={workdir}", "--mode=translate", "--text=abc", "--text=", "--text=ba")
+    assert proc.stdout.splitlines() == [lines[0].split("\t")[1], "", lines[1].split("\t")[1]]
+    # The same from stdin, one sentence per line.
+    proc = _launch(f"--workdir={workdir}", "--mode=translate", stdin=b"abc\n\nba\n")
+    assert proc.stdout.splitlines() == [lines[0].split("\t")[1], "", lines[1].split("\t")[1]]
+    # Input that is not UTF-8 is refused with the line it is on.
+    proc = _launch(f"--workdir={workdir}", "--mode=translate", stdin=b"abc\nb\xffa\n", check=False)
+    _assert_clear_error(proc, "stdin is not UTF-8: byte 0xff on line 2")
 
 
 def _assert_clear_error(proc, expected):

@@ -49,7 +49,7 @@ def test_learns_reverse(make_config, tmp_path):
         eval__batch_size=200,
     )
     assert config.model.hidden_size == 32
-    metrics = train.train_and_evaluate(config, str(tmp_path))
+    metrics = train.train_and_evaluate(config, str(tmp_path))["best_eval"]
     assert metrics["exact_match"] >= 0.99, metrics
     assert metrics["token_accuracy"] >= 0.99, metrics
 
@@ -57,13 +57,14 @@ def test_learns_reverse(make_config, tmp_path):
 def test_logs_metrics_tensorboard_and_final_eval(make_config, tmp_path):
     """metrics.jsonl has train/eval lines with the expected keys; TB and final_eval.json exist."""
     config = make_config(train__num_steps=20, train__log_every_steps=10, train__eval_every_steps=10)
-    metrics = train.train_and_evaluate(config, str(tmp_path))
+    metrics = train.train_and_evaluate(config, str(tmp_path))["best_eval"]
     assert set(metrics) == EVAL_KEYS
     assert 0.0 <= metrics["exact_match"] <= 1.0
 
     lines = _read_metrics(tmp_path)
     train_lines = [m for m in lines if m["split"] == "train"]
     eval_lines = [m for m in lines if m["split"] == "eval"]
+    best_lines = [m for m in lines if m["split"] == "best_eval"]
     assert [m["step"] for m in train_lines] == [10, 20]
     assert [m["step"] for m in eval_lines] == [10, 20]
     for m in train_lines:
@@ -71,21 +72,25 @@ def test_logs_metrics_tensorboard_and_final_eval(make_config, tmp_path):
         assert m["loss"] > 0 and m["grad_norm"] > 0 and m["learning_rate"] > 0
     for m in eval_lines:
         assert set(m) == {"step", "split", *EVAL_KEYS}
-    assert eval_lines[-1] == {"step": 20, "split": "eval", **metrics}
+    # The final evaluation is of the best checkpoint, kept in workdir/best.
+    best = max(eval_lines, key=lambda m: m["exact_match"])
+    assert os.listdir(tmp_path / "best") == [str(best["step"])]
+    assert best_lines == [{"step": best["step"], "split": "best_eval", **metrics}]
+    assert metrics["exact_match"] == best["exact_match"]
 
     events = glob.glob(os.path.join(tmp_path, "tensorboard", "events.out.tfevents.*"))
     assert events and all(os.path.getsize(e) > 0 for e in events)
     with open(tmp_path / "final_eval.json", encoding="utf-8") as f:
-        assert json.load(f) == {"step": 20, **metrics}
+        final = json.load(f)
+    assert final == {"step": 20, "best_step": best["step"], "best_eval": metrics}
     with open(tmp_path / "config.json", encoding="utf-8") as f:
         assert json.load(f)["model"]["hidden_size"] == 32
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
 
-    # Running again on the finished workdir trains nothing and re-evaluates the last checkpoint.
-    again = train.train_and_evaluate(config, str(tmp_path))
+    # Running again on the finished workdir trains nothing and re-evaluates the best checkpoint.
+    again = train.train_and_evaluate(config, str(tmp_path))["best_eval"]
     lines = _read_metrics(tmp_path)
-    assert [m["split"] for m in lines[len(train_lines) + len(eval_lines) :]] == ["eval"]
-    assert lines[-1]["step"] == 20
+    assert [m["split"] for m in lines[len(train_lines) + len(eval_lines) + 1 :]] == ["best_eval"]
     assert again["exact_match"] == metrics["exact_match"]
     assert again["loss"] == pytest.approx(metrics["loss"], rel=1e-6)
 
