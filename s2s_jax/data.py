@@ -47,7 +47,10 @@ class Data(Protocol):
         ...
 
     def eval_batches(self, pairs: list[Pair]) -> list[Batch]: ...
-    def encode_sources(self, texts: list[str]) -> np.ndarray: ...
+    def encode_sources(self, texts: list[str], line_numbers: list[int]) -> np.ndarray:
+        """src_BxS for free-form inputs; `line_numbers` name them in warnings."""
+        ...
+
     def detokenize(self, ids: np.ndarray) -> str: ...
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]: ...
 
@@ -81,8 +84,8 @@ class GeneratedData:
     def eval_batches(self, pairs: list[Pair]) -> list[Batch]:
         return eval_batches(self.task, pairs, self.config.eval.batch_size)
 
-    def encode_sources(self, texts: list[str]) -> np.ndarray:
-        return encode_sources(self.task, texts)
+    def encode_sources(self, texts: list[str], line_numbers: list[int]) -> np.ndarray:
+        return encode_sources(self.task, texts)  # Any length works: nothing to cut.
 
     def detokenize(self, ids: np.ndarray) -> str:
         return self.task.vocab.decode(ids)

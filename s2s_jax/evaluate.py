@@ -105,7 +105,7 @@ def translate(
     batch_size = config.eval.batch_size
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        src_BxS = exp.data.encode_sources([texts[i] for i in chunk])
+        src_BxS = exp.data.encode_sources([texts[i] for i in chunk], [i + 1 for i in chunk])
         for i, hyp in zip(chunk, decode_texts(exp, params, src_BxS), strict=True):
             hyps[i] = hyp
     path = os.path.join(workdir, f"decode_step{step}.tsv")

@@ -37,10 +37,14 @@ class MetricLog:
 
 
 class Progress:
-    """Measures steps/s between reports and estimates the time left."""
+    """Measures steps/s between reports and estimates the time left.
 
-    def __init__(self, start_step: int, num_steps: int):
-        self.num_steps = num_steps
+    `deadline` (a `time.monotonic()` value, or inf) caps the estimate: a run
+    with a time budget ends then, whatever its step count.
+    """
+
+    def __init__(self, start_step: int, num_steps: int, deadline: float = float("inf")):
+        self.num_steps, self.deadline = num_steps, deadline
         self._step, self._time = start_step, time.perf_counter()
 
     def report(self, step: int) -> dict[str, float]:
@@ -52,4 +56,5 @@ class Progress:
 
     def eta(self, step: int, steps_per_sec: float) -> str:
         seconds = (self.num_steps - step) / max(steps_per_sec, 1e-9)
+        seconds = max(0.0, min(seconds, self.deadline - time.monotonic()))
         return str(datetime.timedelta(seconds=round(seconds)))

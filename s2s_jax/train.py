@@ -136,8 +136,8 @@ def train_and_evaluate(
 
         step, num_steps = int(state.step), config.train.num_steps
         dev = next(iter(exp.data.eval_sets()))  # Picks the best checkpoint; the rest at the end.
-        progress = Progress(step, num_steps)
         deadline = time.monotonic() + (config.train.time_budget_seconds or float("inf"))
+        progress = Progress(step, num_steps, deadline)
         pending, sums = None, None
         while step < num_steps:
             state, step_sums = exp.train_step(state, exp.put_batch(next(stream)))

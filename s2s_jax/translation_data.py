@@ -145,15 +145,15 @@ class TranslationData:
             batches.append(pad_batch(chunk, width, width, size))
         return batches
 
-    def encode_sources(self, texts: list[str]) -> np.ndarray:
+    def encode_sources(self, texts: list[str], line_numbers: list[int]) -> np.ndarray:
         """src_BxS for sentences to translate; longer ones are cut, with a warning."""
         rows = []
-        for i, text in enumerate(texts):
+        for i, text in zip(line_numbers, texts, strict=True):
             ids = self.src_tok.encode(text)
             if len(ids) > self.max_len:
                 logging.warning(
-                    "Input %d is %d tokens long; translating its first %d",
-                    i + 1,
+                    "Input line %d is %d tokens long; translating its first %d",
+                    i,
                     len(ids),
                     self.max_len,
                 )

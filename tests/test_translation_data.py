@@ -84,10 +84,10 @@ def test_eval_batches_keep_order_and_cut_long_pairs(data):
 
 def test_encode_sources_unknown_and_overlong(data, caplog):
     """Unseen characters become UNK; an overlong input is cut with a warning naming it."""
-    src_BxS = data.encode_sources(["☃ snowman", "hello " * 100])
+    src_BxS = data.encode_sources(["☃ snowman", "hello " * 100], [4, 7])
     assert UNK_ID in src_BxS[0]
     assert (src_BxS[1] != PAD_ID).sum() == data.max_len
-    assert any("Input 2 is" in r.getMessage() for r in caplog.records)
+    assert any("Input line 7 is" in r.getMessage() for r in caplog.records)
 
 
 def test_scores_include_bleu_and_chrf(data):
@@ -121,7 +121,7 @@ def test_smoke_trains_and_translates(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     out = proc.stdout.decode().split("\n")
     assert len(out) == len(lines) + 1 and out[1] == "" and out[-1] == ""
-    assert "Input 3 is" in proc.stderr.decode()  # The overlong line's warning.
+    assert "Input line 3 is" in proc.stderr.decode()  # The overlong line's warning.
 
     proc = _launch("--mode=translate", f"--workdir={workdir}", stdin=b"Hello\n\xc3\x28\n")
     assert proc.returncode != 0
