@@ -3,10 +3,9 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
+from launcher import run_launch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = "--config=experiments/generated.py:reverse"
@@ -26,28 +25,11 @@ TINY = [
 ]
 
 
-def _launch(*args, check=True, stdin: bytes | None = None):
-    """Runs launch.py from the repo root on one CPU device; returns the CompletedProcess."""
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, "launch.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        input=stdin if stdin is not None else b"",
-        timeout=300,
-    )
-    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
-    if check:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A workdir trained for 20 steps (hidden 16) through launch.py."""
     workdir = tmp_path_factory.mktemp("launch") / "run"
-    _launch(*TINY, f"--workdir={workdir}")
+    run_launch(*TINY, f"--workdir={workdir}")
     return workdir
 
 
@@ -64,13 +46,13 @@ def test_train_eval_decode_end_to_end(trained):
         final = json.load(f)
     best, best_step = final["best_eval"]["exact_match"], final["best_step"]
     assert os.listdir(workdir / "best") == [str(best_step)]
-    _launch(*TINY, f"--workdir={workdir}", "--mode=eval")  # Evaluates the best checkpoint.
+    run_launch(*TINY, f"--workdir={workdir}", "--mode=eval")  # Evaluates the best checkpoint.
     with open(workdir / f"eval_step{best_step}.json", encoding="utf-8") as f:
         metrics = json.load(f)
     assert metrics["eval"]["exact_match"] == best
     assert {"loss", "perplexity", "token_accuracy", "exact_match"} <= set(metrics["eval"])
 
-    proc = _launch(*TINY, f"--workdir={workdir}", "--mode=decode", "--text=abc", "--text=ba")
+    proc = run_launch(*TINY, f"--workdir={workdir}", "--mode=decode", "--text=abc", "--text=ba")
     lines = proc.stdout.splitlines()
     assert len(lines) == 2, proc.stdout
     assert [line.split("\t")[0] for line in lines] == ["abc", "ba"]
@@ -79,13 +61,17 @@ def test_train_eval_decode_end_to_end(trained):
         assert f.read() == proc.stdout
 
     # Without --config, the config saved in the workdir is used; translate prints hypotheses only.
-    proc = _launch(f"--workdir={workdir}", "--mode=translate", "--text=abc", "--text=", "--text=ba")
+    proc = run_launch(
+        f"--workdir={workdir}", "--mode=translate", "--text=abc", "--text=", "--text=ba"
+    )
     assert proc.stdout.splitlines() == [lines[0].split("\t")[1], "", lines[1].split("\t")[1]]
     # The same from stdin, one sentence per line.
-    proc = _launch(f"--workdir={workdir}", "--mode=translate", stdin=b"abc\n\nba\n")
+    proc = run_launch(f"--workdir={workdir}", "--mode=translate", stdin=b"abc\n\nba\n")
     assert proc.stdout.splitlines() == [lines[0].split("\t")[1], "", lines[1].split("\t")[1]]
     # Input that is not UTF-8 is refused with the line it is on.
-    proc = _launch(f"--workdir={workdir}", "--mode=translate", stdin=b"abc\nb\xffa\n", check=False)
+    proc = run_launch(
+        f"--workdir={workdir}", "--mode=translate", stdin=b"abc\nb\xffa\n", check=False
+    )
     _assert_clear_error(proc, "stdin is not UTF-8: byte 0xff on line 2")
 
 
@@ -129,7 +115,7 @@ def _assert_clear_error(proc, expected):
 )
 def test_user_errors_are_one_line(tmp_path, args, expected):
     """Each user mistake exits non-zero with a one-line message naming it, without a traceback."""
-    proc = _launch(*args, f"--workdir={tmp_path / 'run'}", check=False)
+    proc = run_launch(*args, f"--workdir={tmp_path / 'run'}", check=False)
     _assert_clear_error(proc, expected)
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -141,7 +127,7 @@ def test_incompatible_checkpoint(trained, tmp_path):
     shutil.copytree(trained, workdir)
     bigger = [*TINY, "--config.model.hidden_size=24", f"--workdir={workdir}"]
     for mode in ("train", "eval"):
-        proc = _launch(*bigger, f"--mode={mode}", check=False)
+        proc = run_launch(*bigger, f"--mode={mode}", check=False)
         _assert_clear_error(proc, "hidden_size: checkpoint 16, config 24")
     assert sorted(os.listdir(workdir / "checkpoints")) == ["10", "20"]
     with open(workdir / "config.json", encoding="utf-8") as f:

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from launcher import run_launch
 
 from s2s_jax import experiment
 from s2s_jax.translation_data import TranslationData, load_split
@@ -99,11 +100,7 @@ def test_scores_include_bleu_and_chrf(data):
 
 
 def _launch(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-    return subprocess.run(
-        [sys.executable, "launch.py", *args], cwd=ROOT, env=env, input=stdin,
-        capture_output=True, timeout=600,
-    )  # fmt: skip
+    return run_launch(*args, check=False, stdin=stdin, timeout=600)
 
 
 @pytest.mark.slow
@@ -112,23 +109,23 @@ def test_smoke_trains_and_translates(tmp_path):
     workdir = str(tmp_path / "run")
     overrides = [f"--config.data.data_dir={tmp_path / 'tfds'}", f"--workdir={workdir}"]
     proc = _launch("--config=experiments/en_ko.py:smoke", *overrides)
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert os.listdir(os.path.join(workdir, "best"))
     assert os.path.exists(os.path.join(workdir, "hypotheses"))
 
     lines = ["Hello, world!", "", "hello " * 100, "☃☃☃ ♜♞"]
     proc = _launch("--mode=translate", f"--workdir={workdir}", stdin="\n".join(lines).encode())
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    out = proc.stdout.decode().split("\n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.split("\n")
     assert len(out) == len(lines) + 1 and out[1] == "" and out[-1] == ""
-    assert "Input line 3 is" in proc.stderr.decode()  # The overlong line's warning.
+    assert "Input line 3 is" in proc.stderr  # The overlong line's warning.
 
     proc = _launch("--mode=translate", f"--workdir={workdir}", stdin=b"Hello\n\xc3\x28\n")
     assert proc.returncode != 0
-    errors = [ln for ln in proc.stderr.decode().splitlines() if "not UTF-8" in ln]
+    errors = [ln for ln in proc.stderr.splitlines() if "not UTF-8" in ln]
     assert errors == ["error: stdin is not UTF-8: byte 0xc3 on line 2 (offset 6); "
                       "convert the input to UTF-8"]  # fmt: skip
-    assert "Traceback" not in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr
 
 
 def test_experiment_builds_for_translation(smoke, tmp_path):
