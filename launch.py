@@ -6,6 +6,9 @@
     python launch.py --mode=eval --workdir=/tmp/rev --config=experiments/generated.py:reverse
     python launch.py --mode=decode --workdir=/tmp/rev --config=experiments/generated.py:reverse \
         --text=abcde --text=hello
+    python launch.py --config=experiments/generated.py:reverse --sweep --workdir=/tmp/sweep
+    python launch.py --mode=sweep_report --config=experiments/generated.py:reverse \
+        --workdir=/tmp/sweep
 """
 
 import json
@@ -28,11 +31,25 @@ _WORKDIR = flags.DEFINE_string(
 _MODE = flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "eval", "decode", "translate"],
-    "train (resuming if possible); eval, decode or translate from the best/latest checkpoint.",
+    ["train", "eval", "decode", "translate", "benchmark", "sweep_report"],
+    "train (resuming if possible); eval, decode or translate from the best/latest checkpoint; "
+    "benchmark: time the grid of a benchmark config; "
+    "sweep_report: rebuild a sweep's results table and plot from its trial folders.",
 )
 _PLATFORM = flags.DEFINE_enum(
     "platform", None, ["cpu", "gpu", "tpu"], "JAX platform; default: the best one available."
+)
+_SWEEP = flags.DEFINE_bool(
+    "sweep",
+    False,
+    "Train every trial of the config file's get_sweep(arg), each in --workdir/<trial-name>; "
+    "rerunning skips finished trials and resumes interrupted ones.",
+)
+_SWEEP_PARALLEL = flags.DEFINE_integer(
+    "sweep_parallel",
+    None,
+    "--sweep: how many trials run at a time. Default: 1 on CPU, one per GPU/TPU (each trial "
+    "gets its own accelerators).",
 )
 _TEXT = flags.DEFINE_multi_string(
     "text",
@@ -45,7 +62,8 @@ _TEXT = flags.DEFINE_multi_string(
 def _default_workdir() -> str:
     path, _, arg = flags.FLAGS["config"].config_filename.partition(":")
     name = os.path.splitext(os.path.basename(path))[0] + (f"_{arg}" if arg else "")
-    return os.path.join("workdirs", name)
+    sweep = _SWEEP.value or _MODE.value == "sweep_report"
+    return os.path.join("workdirs", name + ("_sweep" if sweep else ""))
 
 
 class _QuietLibraries(py_logging.Filter):
@@ -99,6 +117,45 @@ def _config_for(mode: str, workdir: str):
             raise ConfigError(f"{saved} is not valid JSON ({e}); pass --config") from e
 
 
+def _log_to_file(path: str) -> None:
+    """Also writes the absl log to `path` (appending)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    handler = py_logging.FileHandler(path)
+    handler.setFormatter(logging.PythonFormatter())
+    handler.addFilter(_QuietLibraries())
+    logging.get_absl_logger().addHandler(handler)
+
+
+def _sweep(workdir: str) -> None:
+    """--sweep or --mode=sweep_report; never starts JAX in this process."""
+    from s2s_jax import sweep_devices, sweep_plan, sweep_report, sweep_runner, sweeps
+    from s2s_jax.errors import UserError
+
+    config_spec = flags.FLAGS["config"].config_filename
+    try:
+        sweep = sweeps.load(config_spec)
+        if _MODE.value == "sweep_report":
+            rows = sweep_report.write(workdir, sweep.metric, sweep.mode)
+            print(sweep_report.markdown(rows, sweep.metric, sweep.mode), end="")
+            logging.info("Wrote results.csv, results.md and results.png in %s", workdir)
+            return
+        if _MODE.value != "train":
+            raise UserError(f"--sweep trains its trials; drop --mode={_MODE.value}")
+        overrides = config_flags.get_override_values(flags.FLAGS["config"])
+        plan = sweep_plan.make_plan(config_spec, _CONFIG.value, sweep, overrides)
+        _, slot_envs = sweep_devices.slot_envs(_PLATFORM.value, _SWEEP_PARALLEL.value)
+        sweep_plan.prepare(plan, workdir)
+        _log_to_file(os.path.join(workdir, "sweep.log"))
+        launcher = [sys.executable, os.path.abspath(__file__)]
+        launcher += [f"--platform={_PLATFORM.value}"] if _PLATFORM.value else []
+        sweep_runner.run(plan, workdir, launcher, slot_envs)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        sys.exit(130)
+
+
 def _read_stdin_lines() -> list[str]:
     """Sentences from stdin, one per line; a clear error for bytes that are not UTF-8."""
     from s2s_jax.errors import UserError
@@ -123,10 +180,17 @@ def main(argv: list[str]) -> None:
     except OSError as e:
         sys.exit(_config_load_error(e))
     logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
+    workdir = _WORKDIR.value or _default_workdir()
+    if _SWEEP_PARALLEL.value is not None and not _SWEEP.value:
+        sys.exit("error: --sweep_parallel needs --sweep")
+    if _SWEEP.value or _MODE.value == "sweep_report":
+        _sweep(workdir)
+        return
     import jax
 
     if _PLATFORM.value:
         jax.config.update("jax_platforms", _PLATFORM.value)
+        os.environ["JAX_PLATFORMS"] = _PLATFORM.value  # For processes this one starts.
     try:
         logging.info("JAX devices: %s", jax.devices())
     except RuntimeError as e:
@@ -137,21 +201,20 @@ def main(argv: list[str]) -> None:
     from s2s_jax import evaluate, train
     from s2s_jax.errors import UserError
 
-    workdir = _WORKDIR.value or _default_workdir()
     try:
         config = _config_for(_MODE.value, workdir)
         if _MODE.value == "train":
-            os.makedirs(workdir, exist_ok=True)
-            handler = py_logging.FileHandler(os.path.join(workdir, "train.log"))
-            handler.setFormatter(logging.PythonFormatter())
-            handler.addFilter(_QuietLibraries())
-            logging.get_absl_logger().addHandler(handler)
+            _log_to_file(os.path.join(workdir, "train.log"))
             train.train_and_evaluate(config, workdir)
         elif _MODE.value == "eval":
             evaluate.run_eval(config, workdir)
         elif _MODE.value == "decode":
             for src, hyp in evaluate.translate(config, workdir, _TEXT.value):
                 print(f"{src}\t{hyp}")
+        elif _MODE.value == "benchmark":
+            from s2s_jax import benchmark
+
+            benchmark.run_benchmark(config, workdir)
         elif _MODE.value == "translate":
             texts = _TEXT.value if _TEXT.value is not None else _read_stdin_lines()
             for _, hyp in evaluate.translate(config, workdir, texts):

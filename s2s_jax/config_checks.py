@@ -71,6 +71,7 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "model.init_state": ("'zeros' or 'learned'", _one_of("zeros", "learned")),
     "model.reverse_source": ("True or False", _one_of(True, False)),
     "model.scan_unroll": ("an integer > 0", _positive),
+    "model.remat": ("True or False", _one_of(True, False)),
     "model.dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
     "model.param_dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
     "optim.name": (f"one of {OPTIMIZERS}", _one_of(*OPTIMIZERS)),

@@ -17,9 +17,12 @@ from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 def greedy_decode(
-    model: Seq2Seq, params: Any, src_BxS: jax.Array, max_len: int
+    model: Seq2Seq, params: Any, src_BxS: jax.Array, max_len: int, early_exit: bool = True
 ) -> tuple[jax.Array, jax.Array]:
     """Decodes a batch greedily.
+
+    With early_exit=False the loop always runs `max_len` steps (for benchmarks
+    that compare fixed-length decoding).
 
     Returns:
       tokens_BxL: the predicted ids, L = max_len. A sequence's EOS is kept;
@@ -32,7 +35,7 @@ def greedy_decode(
 
     def cond(state):
         t, _, _, done_B, _ = state
-        return (t < max_len) & ~jnp.all(done_B)
+        return (t < max_len) & ~(early_exit & jnp.all(done_B))
 
     def body(state):
         t, carries, token_B, done_B, tokens_BxL = state

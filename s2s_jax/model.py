@@ -39,6 +39,7 @@ class ModelConfig:
     init_state: str = "zeros"  # 'zeros' or 'learned'.
     reverse_source: bool = False
     scan_unroll: int = 1
+    remat: bool = False  # Recompute scan-step activations in the backward pass.
     dtype: str = "float32"  # Compute dtype.
     param_dtype: str = "float32"
 
@@ -56,6 +57,7 @@ class ModelConfig:
             dropout_rate=self.dropout_rate,
             deterministic=deterministic,
             unroll=self.scan_unroll,
+            remat=self.remat,
             dtype=jnp.dtype(self.dtype),
             param_dtype=jnp.dtype(self.param_dtype),
             name=name,

@@ -102,6 +102,8 @@ class RecurrentLayer(nn.Module):
       dropout_rate: dropout on the layer's outputs (not on the recurrence).
       deterministic: disables dropout.
       unroll: time steps per scan iteration.
+      remat: recompute each step's activations in the backward pass instead of
+        storing them (`nn.remat` on the scan body): less memory, more compute.
     """
 
     cell: str
@@ -109,6 +111,7 @@ class RecurrentLayer(nn.Module):
     dropout_rate: float = 0.0
     deterministic: bool = True
     unroll: int = 1
+    remat: bool = False
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
@@ -124,7 +127,7 @@ class RecurrentLayer(nn.Module):
             name="input",
         )(x_BxTxD)
         scan = nn.scan(
-            _MaskedStep,
+            nn.remat(_MaskedStep) if self.remat else _MaskedStep,
             variable_broadcast="params",
             split_rngs={"params": False, "dropout": True},
             in_axes=1,

@@ -142,3 +142,26 @@ def test_dropout_mask_changes_across_time_steps():
     np.testing.assert_array_equal(y, y_again)
     _, y_other = apply(variables, carry, x, mask, rngs={"dropout": jax.random.key(6)})
     assert np.any(np.asarray(y_other) != np.asarray(y))
+
+
+def test_remat_gives_the_same_values_and_gradients():
+    """nn.remat on the scan body changes memory use, not the outputs or the gradients."""
+    import functools
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 5, 4)), jnp.float32)
+    mask = jnp.ones((3, 5), bool)
+    carry = (jnp.zeros((3, 8)), jnp.zeros((3, 8)))
+    plain = RecurrentLayer("lstm", 8)
+    params = plain.init(jax.random.PRNGKey(0), carry, x, mask)
+
+    def loss(layer, p):
+        _, y = layer.apply(p, carry, x, mask)
+        return jnp.sum(y**2)
+
+    value, grads = jax.value_and_grad(functools.partial(loss, plain))(params)
+    value_r, grads_r = jax.value_and_grad(
+        functools.partial(loss, RecurrentLayer("lstm", 8, remat=True))
+    )(params)
+    np.testing.assert_allclose(value, value_r, rtol=1e-6)
+    for g, g_r in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_r), strict=True):
+        np.testing.assert_allclose(g, g_r, rtol=1e-5, atol=1e-6)

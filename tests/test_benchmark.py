@@ -1,0 +1,63 @@
+"""Benchmark mode on a tiny grid: every point measured, the table, JSON lines and plot written."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from s2s_jax import benchmark
+from s2s_jax.errors import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import benchmark as benchmark_config  # noqa: E402
+
+
+def _tiny():
+    c = benchmark_config.get_config("small")
+    c.settings.vocab_size, c.settings.embed_size = 40, 8
+    c.settings.reps, c.settings.calls_per_rep, c.settings.warmup = 2, 2, 1
+    c.grid.batch_size, c.grid.lengths, c.grid.hidden_size = (4, 8), ((4, 4), (8, 8)), (16,)
+    return c
+
+
+def test_grid_points_expand_length_pairs():
+    """Points are the product of the lists; a length pair sets src_len and tgt_len together."""
+    points = benchmark.grid_points(_tiny())
+    assert len(points) == 4
+    assert {(p["batch_size"], p["src_len"], p["tgt_len"]) for p in points} == {
+        (4, 4, 4), (4, 8, 8), (8, 4, 4), (8, 8, 8)}  # fmt: skip
+
+
+def test_bad_grid_value_is_refused(tmp_path):
+    """An unknown cell or a non-positive size is a ConfigError naming the grid field."""
+    c = _tiny()
+    c.grid.cell = ("lstm", "transformer")
+    with pytest.raises(ConfigError, match=r"config\.grid\.cell"):
+        benchmark.run_benchmark(c, str(tmp_path))
+    c = _tiny()
+    c.grid.batch_size = (0,)
+    with pytest.raises(ConfigError, match=r"config\.grid\.batch_size"):
+        benchmark.run_benchmark(c, str(tmp_path))
+
+
+@pytest.mark.slow
+def test_run_writes_rows_table_and_plot(tmp_path):
+    """Each point gives positive rates, memory and FLOP/s; files hold one row per point."""
+    c = _tiny()
+    c.grid.batch_size = (4,)
+    rows = benchmark.run_benchmark(c, str(tmp_path))
+    assert len(rows) == 2
+    for row in rows:
+        assert (
+            row["train_steps_per_s_min"] <= row["train_steps_per_s"] <= row["train_steps_per_s_max"]
+        )
+        assert row["greedy_tokens_per_s"] > 0 and row["compile_s"] > 0
+        assert row["peak_memory_bytes"] > 0 and row["memory_source"] == "process peak RSS"
+        assert row["utilization"] > 0 and row["device_kind"] and row["versions"]["jax"]
+    with open(tmp_path / "benchmark.jsonl", encoding="utf-8") as f:
+        assert [json.loads(line)["point"] for line in f] == [r["point"] for r in rows]
+    table = (tmp_path / "benchmark.md").read_text()
+    assert table.count("\n| 4 |") == 2
+    assert (tmp_path / "benchmark.png").stat().st_size > 0
