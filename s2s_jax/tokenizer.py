@@ -40,7 +40,7 @@ import sentencepiece as spm
 from absl import logging
 
 from s2s_jax.errors import ConfigError, UserError
-from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID
+from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, content_ids
 
 MODEL_TYPES = ("unigram", "bpe")
 UNK_SURFACE = "\N{REPLACEMENT CHARACTER}"  # What UNK decodes to, as in CharVocab.
@@ -88,14 +88,7 @@ class SubwordTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Ids to text, stopping at the first EOS and skipping PAD and BOS."""
-        kept = []
-        for i in ids:
-            i = int(i)
-            if i == EOS_ID:
-                break
-            if i not in (PAD_ID, BOS_ID):
-                kept.append(i)
-        return self._sp.decode(kept)
+        return self._sp.decode(content_ids(ids))
 
     def id_to_piece(self, i: int) -> str:
         return self._sp.id_to_piece(int(i))

@@ -13,6 +13,17 @@ UNK_ID = 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 
 
+def content_ids(ids: Iterable[int]) -> list[int]:
+    """The ids before the first EOS, without PAD and BOS: what a decoder turns into text."""
+    kept = []
+    for i in map(int, ids):
+        if i == EOS_ID:
+            break
+        if i not in (PAD_ID, BOS_ID):
+            kept.append(i)
+    return kept
+
+
 class CharVocab:
     """Maps characters to ids; ids below len(SPECIALS) are the special tokens."""
 
@@ -33,14 +44,7 @@ class CharVocab:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Ids to text, stopping at the first EOS and skipping PAD and BOS."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == EOS_ID:
-                break
-            if i in (PAD_ID, BOS_ID):
-                continue
-            out.append(
-                "\N{REPLACEMENT CHARACTER}" if i == UNK_ID else self.chars[i - len(SPECIALS)]
-            )
-        return "".join(out)
+        return "".join(
+            "\N{REPLACEMENT CHARACTER}" if i == UNK_ID else self.chars[i - len(SPECIALS)]
+            for i in content_ids(ids)
+        )
