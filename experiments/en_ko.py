@@ -86,7 +86,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.eval_every_steps = 20 if smoke else 400  # On the dev set; about 5 epochs of Tatoeba.
     c.train.checkpoint_every_steps = 20 if smoke else 400
     c.train.max_checkpoints_to_keep = 2
-    c.train.time_budget_seconds = 0 if smoke else 15 * 60  # Wall time for the training loop.
+    c.train.time_budget_seconds = 0.0 if smoke else 15 * 60.0  # Wall time for the training loop.
     c.train.early_stopping_patience = 0 if smoke else 6  # Dev evals without a better chrF.
 
     c.eval = ml_collections.ConfigDict()

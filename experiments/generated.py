@@ -86,7 +86,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.eval_every_steps = 500
     c.train.checkpoint_every_steps = 500
     c.train.max_checkpoints_to_keep = 3
-    c.train.time_budget_seconds = 0  # Stop (saving and evaluating) after this long; 0 = no limit.
+    c.train.time_budget_seconds = 0.0  # Stop (saving and evaluating) after this long; 0 = no limit.
     c.train.early_stopping_patience = 0  # Evals without a better score before stopping; 0 = off.
 
     c.eval = ml_collections.ConfigDict()

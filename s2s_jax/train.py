@@ -116,11 +116,12 @@ def train_and_evaluate(
         cleanup.callback(best_manager.close)
         cleanup.callback(best_manager.wait_until_finished)
         # What the checkpoint's JSON item holds besides the train state.
-        loop = {"data": None, "best": -float("inf"), "evals_since_best": 0}
+        # `stopped` says why a run ended before num_steps; a rerun then only evaluates.
+        loop = {"data": None, "best": -float("inf"), "evals_since_best": 0, "stopped": ""}
         if manager.latest_step() is not None:
             state, loop = exp.restore(manager)
             stream.restore(loop["data"])
-            logging.info("Resuming from step %d", int(state.step))
+            logging.info("Resuming from step %d %s", int(state.step), loop["stopped"])
         else:
             state = exp.initial_state()
         # Only now that any checkpoint here is known to match: a refused config must not replace it.
@@ -139,13 +140,15 @@ def train_and_evaluate(
         deadline = time.monotonic() + (config.train.time_budget_seconds or float("inf"))
         progress = Progress(step, num_steps, deadline)
         pending, sums = None, None
-        while step < num_steps:
+        while step < num_steps and not loop["stopped"]:
             state, step_sums = exp.train_step(state, exp.put_batch(next(stream)))
             step += 1
             if pending is not None:  # Fetch step k−1's metrics while step k runs.
                 sums = tree_add(sums, jax.device_get(pending))
             pending = step_sums
-            last = step == num_steps or time.monotonic() > deadline
+            if time.monotonic() > deadline:
+                loop["stopped"] = f"(stopped by the time budget at step {step})"
+            last = step == num_steps or bool(loop["stopped"])
             if step % config.train.log_every_steps == 0 or last:
                 sums, pending = tree_add(sums, jax.device_get(pending)), None
                 _log_train(log, progress, sums, stream.stats(), step, num_steps, exp)
@@ -159,10 +162,9 @@ def train_and_evaluate(
                     loop["evals_since_best"] += 1
                 patience = config.train.early_stopping_patience
                 if patience and loop["evals_since_best"] >= patience:
-                    logging.info(
-                        "Early stop at step %d: no better %s in %d evals (best %.4g)",
-                        step, best_metric, patience, loop["best"],
-                    )  # fmt: skip
+                    loop["stopped"] = f"(stopped early at step {step}: no better {best_metric})"
+                    logging.info("Early stop at step %d (best %s %.4g)", step, best_metric,
+                                 loop["best"])  # fmt: skip
                     last = True
             if step % config.train.checkpoint_every_steps == 0 or last:
                 save(manager)

@@ -124,3 +124,28 @@ def test_interrupt_saves_a_checkpoint(make_config, tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "final_eval.json")
     # The handlers are restored afterwards.
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize(
+    ("overrides", "stop_step"),
+    [
+        # A learning rate too small to change exact match: step 20's eval is no better than 10's.
+        ({"optim__learning_rate": 1e-9, "train__early_stopping_patience": 1}, 20),
+        ({"train__time_budget_seconds": 1e-9}, 1),  # Out of time after the first step.
+    ],
+)
+def test_stopped_run_stays_stopped(make_config, tmp_path, overrides, stop_step):
+    """Early stopping and the time budget end training; a rerun evaluates and trains no more."""
+    config = make_config(
+        devices=1, train__num_steps=60, train__log_every_steps=10, train__eval_every_steps=10,
+        **overrides,
+    )  # fmt: skip
+    train.train_and_evaluate(config, str(tmp_path))
+    assert max(map(int, os.listdir(tmp_path / "checkpoints"))) == stop_step
+    train_steps = [m["step"] for m in _read_metrics(tmp_path) if m["split"] == "train"]
+    assert train_steps[-1] == stop_step
+
+    train.train_and_evaluate(config, str(tmp_path))
+    assert [m["step"] for m in _read_metrics(tmp_path) if m["split"] == "train"] == train_steps
+    with open(tmp_path / "final_eval.json", encoding="utf-8") as f:
+        assert json.load(f)["step"] == stop_step
