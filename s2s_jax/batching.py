@@ -17,6 +17,14 @@ from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 Example = tuple[Sequence[int], Sequence[int]]  # (source ids, target ids), no BOS/EOS.
 
 
+def pad_sources(rows: Sequence[Sequence[int]], width: int) -> np.ndarray:
+    """src_BxS: one row of ids per input, PAD after its last token."""
+    src_BxS = np.full((len(rows), width), PAD_ID, np.int32)
+    for b, row in enumerate(rows):
+        src_BxS[b, : len(row)] = row
+    return src_BxS
+
+
 def pad_batch(pairs: Sequence[Example], S: int, T: int, batch_size: int) -> dict[str, np.ndarray]:
     """Pads id pairs into the model's arrays, of fixed shape whatever the contents.
 

@@ -7,6 +7,7 @@ for translation). Hypotheses are written next to the metrics.
 
 import json
 import os
+import time
 from typing import Any
 
 import jax
@@ -17,6 +18,7 @@ from absl import logging
 from s2s_jax import checkpointing, experiment, translation_metrics
 from s2s_jax.data import Pair
 from s2s_jax.losses import summarize
+from s2s_jax.metric_log import MetricLog
 from s2s_jax.steps import tree_add
 
 
@@ -72,17 +74,44 @@ def best_or_latest_params(exp: experiment.Experiment, workdir: str) -> tuple[Any
     return load_params(exp, workdir, best=os.path.isdir(os.path.join(workdir, "best")))
 
 
+def evaluate_sets(
+    exp: experiment.Experiment,
+    params: Any,
+    step: int,
+    names: list[str],
+    workdir: str,
+    log: MetricLog | None = None,
+    prefix: str = "",
+) -> dict[str, dict[str, float]]:
+    """Evaluates the held-out sets `names`; keys results, logs and hypothesis files by
+    prefix + name. Metrics also go to `log` when given; hypotheses go to
+    workdir/hypotheses/<prefix><name>_step<step>.tsv.
+    """
+    results = {}
+    for name in names:
+        pairs = exp.data.eval_sets()[name]
+        start = time.perf_counter()
+        metrics, hyps = evaluate(exp, params, pairs)
+        metrics["eval_seconds"] = time.perf_counter() - start
+        name = prefix + name
+        examples = format_examples(pairs, hyps, exp.config.eval.num_examples_to_log)
+        if log is not None:
+            log.write(step, name, metrics)
+            log.write_text(step, f"{name}/examples", examples)
+        hyps_dir = os.path.join(workdir, "hypotheses")
+        os.makedirs(hyps_dir, exist_ok=True)
+        write_hypotheses(os.path.join(hyps_dir, f"{name}_step{step}.tsv"), pairs, hyps)
+        scores = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "eval_seconds")
+        logging.info("%-6s step %d | %s\n%s", name, step, scores, examples)
+        results[name] = metrics
+    return results
+
+
 def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[str, float]]:
     """Evaluates the best (else latest) checkpoint in `workdir` on every held-out set."""
     exp = experiment.build(config, workdir)
     params, step = best_or_latest_params(exp, workdir)
-    results = {}
-    for name, pairs in exp.data.eval_sets().items():
-        metrics, hyps = evaluate(exp, params, pairs)
-        results[name] = metrics
-        logging.info("Eval %s at step %d: %s", name, step, metrics)
-        logging.info("Examples:\n%s", format_examples(pairs, hyps, config.eval.num_examples_to_log))
-        write_hypotheses(os.path.join(workdir, f"hyps_{name}_step{step}.tsv"), pairs, hyps)
+    results = evaluate_sets(exp, params, step, list(exp.data.eval_sets()), workdir)
     with open(os.path.join(workdir, f"eval_step{step}.json"), "w", encoding="utf-8") as f:
         json.dump({"step": step, **results}, f, indent=1)
     return results

@@ -17,7 +17,6 @@ class MetricLog:
 
     def __init__(self, workdir: str):
         os.makedirs(workdir, exist_ok=True)
-        self.workdir = workdir
         self.path = os.path.join(workdir, "metrics.jsonl")
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close()).
         self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))

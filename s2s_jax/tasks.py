@@ -20,7 +20,7 @@ import string
 import ml_collections
 import numpy as np
 
-from s2s_jax.batching import pad_batch
+from s2s_jax.batching import pad_batch, pad_sources
 from s2s_jax.errors import ConfigError
 from s2s_jax.vocab import PAD_ID, CharVocab
 
@@ -175,7 +175,4 @@ def eval_batches(
 def encode_sources(task: Task, texts: list[str]) -> np.ndarray:
     """src_BxS for free-form inputs (e.g. from the command line), padded to the longest."""
     ids = [task.vocab.encode(t) for t in texts]
-    src_BxS = np.full((len(ids), max(1, *map(len, ids))), PAD_ID, np.int32)
-    for b, row in enumerate(ids):
-        src_BxS[b, : len(row)] = row
-    return src_BxS
+    return pad_sources(ids, max(1, *map(len, ids)))

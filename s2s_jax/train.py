@@ -42,34 +42,6 @@ def _train_metrics(sums: dict[str, float], lr: float) -> dict[str, float]:
     }
 
 
-def _run_evals(
-    exp: experiment.Experiment,
-    params: Any,
-    log: MetricLog,
-    step: int,
-    names: list[str],
-    prefix: str = "",
-) -> dict[str, dict[str, float]]:
-    """Evaluates the held-out sets `names`; logs metrics, examples and hypotheses."""
-    results = {}
-    for name in names:
-        pairs = exp.data.eval_sets()[name]
-        start = time.perf_counter()
-        metrics, hyps = evaluate.evaluate(exp, params, pairs)
-        metrics["eval_seconds"] = time.perf_counter() - start
-        name = prefix + name
-        log.write(step, name, metrics)
-        examples = evaluate.format_examples(pairs, hyps, exp.config.eval.num_examples_to_log)
-        log.write_text(step, f"{name}/examples", examples)
-        hyps_dir = os.path.join(log.workdir, "hypotheses")
-        os.makedirs(hyps_dir, exist_ok=True)
-        evaluate.write_hypotheses(os.path.join(hyps_dir, f"{name}_step{step}.tsv"), pairs, hyps)
-        scores = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "eval_seconds")
-        logging.info("%-6s step %d | %s\n%s", name, step, scores, examples)
-        results[name] = metrics
-    return results
-
-
 @contextlib.contextmanager
 def _deferred_interrupts() -> Iterator[list[int]]:
     """Yields a list that SIGINT/SIGTERM append to, instead of stopping mid-step.
@@ -135,8 +107,12 @@ def train_and_evaluate(
             loop["data"] = stream.state()
             checkpointing.save(manager_, step, state, loop, exp.model_cfg, score)
 
-        step, num_steps = int(state.step), config.train.num_steps
         dev = next(iter(exp.data.eval_sets()))  # Picks the best checkpoint; the rest at the end.
+
+        def dev_score(params: Any, step: int) -> float:
+            return evaluate.evaluate_sets(exp, params, step, [dev], workdir, log)[dev][best_metric]
+
+        step, num_steps = int(state.step), config.train.num_steps
         deadline = time.monotonic() + (config.train.time_budget_seconds or float("inf"))
         progress = Progress(step, num_steps, deadline)
         pending, sums = None, None
@@ -154,7 +130,7 @@ def train_and_evaluate(
                 _log_train(log, progress, sums, stream.stats(), step, num_steps, exp)
                 sums = None
             if step % config.train.eval_every_steps == 0 or last:
-                score = _run_evals(exp, state.params, log, step, [dev])[dev][best_metric]
+                score = dev_score(state.params, step)
                 if score > loop["best"]:
                     loop["best"], loop["evals_since_best"] = score, 0
                     save(best_manager, score)
@@ -176,13 +152,13 @@ def train_and_evaluate(
                 logging.warning("Interrupted: saved step %d in %s", step, manager.directory)
                 raise KeyboardInterrupt(f"interrupted at step {step}; rerun to resume")
         if best_manager.latest_step() is None:  # Resumed a run that had not evaluated yet.
-            save(best_manager, _run_evals(exp, state.params, log, step, [dev])[dev][best_metric])
+            save(best_manager, dev_score(state.params, step))
         best_manager.wait_until_finished()
         best_step = best_manager.best_step()
         best_state, _ = exp.restore(best_manager, best_step)
         logging.info("Final evaluation of the best checkpoint (step %d)", best_step)
-        results = _run_evals(
-            exp, best_state.params, log, best_step, list(exp.data.eval_sets()), prefix="best_"
+        results = evaluate.evaluate_sets(
+            exp, best_state.params, best_step, list(exp.data.eval_sets()), workdir, log, "best_"
         )
     with open(os.path.join(workdir, "final_eval.json"), "w", encoding="utf-8") as f:
         json.dump({"step": step, "best_step": best_step, **results}, f, indent=1)

@@ -16,11 +16,10 @@ import numpy as np
 from absl import logging
 
 from s2s_jax import en_ko_data, translation_metrics
-from s2s_jax.batching import BucketedBatches, pad_batch
+from s2s_jax.batching import BucketedBatches, pad_batch, pad_sources
 from s2s_jax.data import Batch, Pair, exact_match
 from s2s_jax.errors import ConfigError
 from s2s_jax.tokenizer import SubwordTokenizer, load_or_train
-from s2s_jax.vocab import PAD_ID
 
 
 def load_split(spec: str, data: ml_collections.ConfigDict) -> list[Pair]:
@@ -159,11 +158,7 @@ class TranslationData:
                 )
                 ids = ids[: self.max_len]
             rows.append(ids)
-        width = next(b for b in self.boundaries if b >= max(1, *map(len, rows)))
-        src_BxS = np.full((len(rows), width), PAD_ID, np.int32)
-        for b, ids in enumerate(rows):
-            src_BxS[b, : len(ids)] = ids
-        return src_BxS
+        return pad_sources(rows, next(b for b in self.boundaries if b >= max(1, *map(len, rows))))
 
     def detokenize(self, ids: np.ndarray) -> str:
         return self.tgt_tok.decode(ids)

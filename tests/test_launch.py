@@ -50,6 +50,8 @@ def test_train_eval_decode_end_to_end(trained):
     with open(workdir / f"eval_step{best_step}.json", encoding="utf-8") as f:
         metrics = json.load(f)
     assert metrics["eval"]["exact_match"] == best
+    with open(workdir / "hypotheses" / f"eval_step{best_step}.tsv", encoding="utf-8") as f:
+        assert len(f.readlines()) == 64  # One source, hypothesis, reference line per example.
     assert {"loss", "perplexity", "token_accuracy", "exact_match"} <= set(metrics["eval"])
 
     proc = run_launch(*TINY, f"--workdir={workdir}", "--mode=decode", "--text=abc", "--text=ba")
