@@ -186,6 +186,9 @@ def main(argv: list[str]) -> None:
     if _SWEEP.value or _MODE.value == "sweep_report":
         _sweep(workdir)
         return
+    from s2s_jax.host_memory import keep_freed_memory
+
+    keep_freed_memory()  # Before JAX allocates anything: reuse step buffers (host_memory.py).
     import jax
 
     if _PLATFORM.value:

@@ -9,9 +9,8 @@ The corpora are read from a local directory (`data.manual_dir`, by default the
 shared data folder beside the repository); with an empty manual_dir they are
 downloaded. `:smoke` is a tiny variant that trains in seconds, for the tests.
 
-`get_sweep` declares cell type x encoder direction (LSTM/GRU x uni-/bidirectional),
-ranked by the best dev chrF. (The issue asked for cell x decoder type; there is
-no decoder-type option yet, so the encoder's direction stands in for it.)
+`get_sweep` declares cell type x decoder type (LSTM/GRU x basic/context),
+ranked by the best dev chrF.
 
     python launch.py --config=experiments/en_ko.py --sweep --workdir=workdirs/en_ko_sweep
 """
@@ -61,6 +60,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.reverse_source = True  # Feed the source backwards (Sutskever et al., 2014).
     c.model.scan_unroll = 1  # Time steps per scan iteration.
     c.model.remat = False  # Recompute scan-step activations in the backward pass (less memory).
+    # How each layer runs over time: 'fused' (a custom VJP, the fastest on CPU), 'scan'
+    # (plain nn.scan, the reference) or 'cudnn' (cuDNN's LSTM; CUDA GPUs only).
+    c.model.backend = "fused"
+    # 'basic': the context vector only starts the decoder; 'context': it is also an
+    # input of every decoder step and of the output layer (Cho et al., 2014).
+    c.model.decoder = "basic"
     c.model.dtype = "float32"  # Compute dtype: float32 | bfloat16.
     c.model.param_dtype = "float32"
 
@@ -82,6 +87,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         40 if smoke else 50_000
     )  # An upper bound: the time budget or early stop ends it.
     c.train.label_smoothing = 0.1
+    # Output layer and loss over this many target steps at a time, recomputed in the
+    # backward pass: bounds the logits' memory for long targets. 0 = all at once.
+    c.train.loss_chunk_size = 0
     c.train.log_every_steps = 20 if smoke else 100
     c.train.eval_every_steps = 20 if smoke else 400  # On the dev set; about 5 epochs of Tatoeba.
     c.train.checkpoint_every_steps = 20 if smoke else 400
@@ -92,16 +100,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.batch_size = 64 if smoke else 128
     c.eval.max_decode_len = 0  # 0 = the largest bucket boundary.
+    # Hypotheses kept per sentence while decoding; 1 = greedy decoding. Beam 4 (alpha 0.6) on a
+    # 15-minute checkpoint: dev chrF 12.46 vs greedy's 12.53, Tatoeba test chrF 15.96 vs 15.50.
+    c.eval.beam_size = 1
+    c.eval.length_penalty = 0.6  # Beam search's GNMT alpha: log p / ((5 + len) / 6)**alpha.
     c.eval.num_examples_to_log = 3
     return c
 
 
 def get_sweep(arg: str | None = None) -> sweeps.Sweep:
-    """Cell type x bidirectional encoder, ranked by the best dev chrF."""
+    """Cell type x decoder type, ranked by the best dev chrF."""
     del arg  # The same trials for every variant; the variant sets their size.
     return sweeps.Sweep(
         trials=sweeps.product(
-            {"model.cell": ["lstm", "gru"], "model.bidirectional": [False, True]}
+            {"model.cell": ["lstm", "gru"], "model.decoder": ["basic", "context"]}
         ),
         metric="best_dev.chrf",
         mode="max",

@@ -1,15 +1,16 @@
 """Benchmark mode: speed, memory and FLOP/s at every point of a grid.
 
 `run_benchmark(config, workdir)` measures each point of `config.grid` (the
-cartesian product of its lists) in a fresh process, so compile time and peak
-memory belong to that point alone. Per point:
+cartesian product of its lists) in fresh processes, one for speed and one for
+memory, so compile time and peak memory belong to that point alone. Per point:
 
 - compile time of the train step and of greedy decoding;
-- train steps/s and target tokens/s, greedy decoding tokens/s (fixed length,
-  no early exit): warm-up excluded, `block_until_ready`, median of `reps`
-  timed blocks, with min and max;
-- peak memory: the device's `peak_bytes_in_use` where the backend reports it,
-  else the process's peak RSS;
+- train steps/s and target tokens/s, greedy and beam-search decoding tokens/s
+  (fixed length, no early exit): warm-up excluded, `block_until_ready`,
+  median of `reps` timed blocks, with min and max;
+- peak memory of training: the device's `peak_bytes_in_use` where the backend
+  reports it, else the process's peak RSS; and XLA's buffer plan for one step
+  (arguments + outputs + temporaries − aliased), the same on every machine;
 - achieved FLOP/s from the analytic count (flops.py), and utilization against
   the device's peak.
 
@@ -31,7 +32,8 @@ from typing import Any
 
 import ml_collections
 
-DECODERS = ("basic",)  # The context-vector decoder; the only one so far.
+DECODERS = ("basic", "context")  # model.DECODERS and recurrent.BACKENDS, without importing
+BACKENDS = ("scan", "fused", "cudnn")  # JAX in the parent process.
 
 
 def grid_points(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
@@ -56,15 +58,13 @@ def _timed(fn, reps: int, calls: int) -> tuple[float, float, float]:
     return statistics.median(rates), min(rates), max(rates)
 
 
-def measure_point(
-    point: dict[str, Any], settings: dict[str, Any], peak_flops: float
-) -> dict[str, Any]:
-    """Measures one grid point; runs in its own process."""
+def _train_setup(point: dict[str, Any], settings: dict[str, Any]):
+    """The point's model config, model, random batch, train state and jitted train step."""
     import jax
     import numpy as np
     import optax
 
-    from s2s_jax import decoding, flops, steps
+    from s2s_jax import steps
     from s2s_jax.model import ModelConfig, Seq2Seq
 
     B, S, T = point["batch_size"], point["src_len"], point["tgt_len"]
@@ -73,6 +73,7 @@ def measure_point(
         src_vocab_size=V, tgt_vocab_size=V, cell=point["cell"], embed_size=settings["embed_size"],
         hidden_size=point["hidden_size"], num_layers=settings["num_layers"],
         scan_unroll=point["scan_unroll"], dtype=point["dtype"], remat=point["remat"],
+        backend=point["backend"], decoder=point["decoder"],
     )  # fmt: skip
     model = Seq2Seq(cfg)
     rng = np.random.default_rng(0)
@@ -85,8 +86,49 @@ def measure_point(
     init = jax.jit(functools.partial(steps.init_state, model, optax.adam(1e-3), batch=batch))
     state = init(jax.random.PRNGKey(0))
     train_step = jax.jit(
-        functools.partial(steps.train_step, model=model, label_smoothing=0.0), donate_argnums=0
+        functools.partial(
+            steps.train_step, model=model, label_smoothing=0.0, loss_chunk=point["loss_chunk"]
+        ),
+        donate_argnums=0,
     )
+    return cfg, model, batch, state, train_step
+
+
+def measure_memory(point: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Peak memory of training one point; runs in its own process.
+
+    Separate from `measure_point`, and with the C library's default allocator
+    (which `keep_freed_memory` changes for speed), so that peak RSS is what
+    training needs, not what a tuned heap keeps.
+    """
+    import jax
+
+    _, _, batch, state, train_step = _train_setup(point, settings)
+    compiled = train_step.lower(state, batch).compile()
+    for _ in range(settings["warmup"] + 2):
+        state, metrics = compiled(state, batch)
+        jax.block_until_ready(metrics)
+    plan = compiled.memory_analysis()  # XLA's buffer plan for one step.
+    return {
+        **_peak_memory(jax.devices()[0]),
+        "train_step_plan_bytes": plan.argument_size_in_bytes + plan.output_size_in_bytes
+        + plan.temp_size_in_bytes - plan.alias_size_in_bytes,
+    }  # fmt: skip
+
+
+def measure_point(
+    point: dict[str, Any], settings: dict[str, Any], peak_flops: float
+) -> dict[str, Any]:
+    """Measures one grid point's speed; runs in its own process."""
+    from s2s_jax.host_memory import keep_freed_memory
+
+    keep_freed_memory()  # As launch.py does, before JAX allocates.
+    import jax
+
+    from s2s_jax import beam_search, decoding, flops
+
+    B, S, T = point["batch_size"], point["src_len"], point["tgt_len"]
+    cfg, model, batch, state, train_step = _train_setup(point, settings)
     start = time.perf_counter()
     train_compiled = train_step.lower(state, batch).compile()
     compile_s = time.perf_counter() - start
@@ -111,30 +153,43 @@ def measure_point(
     result["train_flops_per_step"] = step_flops
     result["train_flops_per_s"] = step_flops * steps_s
     result["utilization"] = step_flops * steps_s / peak_flops
+    params = holder["state"].params
+    decoders = {}
     if settings["decode"]:
-        decode = jax.jit(
-            functools.partial(decoding.greedy_decode, model, max_len=T, early_exit=False)
+        decoders["greedy"] = functools.partial(decoding.greedy_decode, model)
+    if settings["beam_size"]:
+        decoders["beam"] = functools.partial(
+            beam_search.beam_search,
+            model,
+            beam_size=settings["beam_size"],
+            length_penalty=settings["length_penalty"],
         )
-        params = holder["state"].params
+    for name, decoder in decoders.items():
+        # Fixed-length decoding (no early exit): tgt_len output tokens per sentence.
+        decode = jax.jit(functools.partial(decoder, max_len=T, early_exit=False))
         start = time.perf_counter()
-        decode_compiled = decode.lower(params, batch["src_BxS"]).compile()
-        result["decode_compile_s"] = time.perf_counter() - start
-        run = lambda: jax.block_until_ready(decode_compiled(params, batch["src_BxS"]))  # noqa: E731
+        compiled = decode.lower(params, batch["src_BxS"]).compile()
+        result[f"{name}_compile_s"] = time.perf_counter() - start
+        run = functools.partial(
+            lambda c: jax.block_until_ready(c(params, batch["src_BxS"])), compiled
+        )
         run()
         rate, low, high = _timed(run, settings["reps"], settings["calls_per_rep"])
         result |= {
-            "greedy_tokens_per_s": rate * B * T,
-            "greedy_tokens_per_s_min": low * B * T,
-            "greedy_tokens_per_s_max": high * B * T,
+            f"{name}_tokens_per_s": rate * B * T,
+            f"{name}_tokens_per_s_min": low * B * T,
+            f"{name}_tokens_per_s_max": high * B * T,
         }
-    device = jax.devices()[0]
+    return result
+
+
+def _peak_memory(device: Any) -> dict[str, Any]:
+    """The device's peak bytes in use where it reports them, else the process's peak RSS."""
     stats = device.memory_stats() or {}
     if "peak_bytes_in_use" in stats:
-        result |= {"peak_memory_bytes": stats["peak_bytes_in_use"], "memory_source": "device"}
-    else:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux.
-        result |= {"peak_memory_bytes": rss, "memory_source": "process peak RSS"}
-    return result
+        return {"peak_memory_bytes": stats["peak_bytes_in_use"], "memory_source": "device"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux.
+    return {"peak_memory_bytes": rss, "memory_source": "process peak RSS"}
 
 
 def _environment(peak: float, peak_source: str) -> dict[str, Any]:
@@ -165,14 +220,22 @@ def _check(config: ml_collections.ConfigDict) -> None:
     lengths = [v for pair in config.grid.lengths for v in pair]
     if not all(len(pair) == 2 for pair in config.grid.lengths):
         raise ConfigError(f"config.grid.lengths={config.grid.lengths}: expected (src, tgt) pairs")
-    for key in ("batch_size", "lengths", "hidden_size", "scan_unroll"):
+    for key in ("batch_size", "lengths", "hidden_size", "scan_unroll", "loss_chunk"):
         values = lengths if key == "lengths" else config.grid[key]
-        if not all(isinstance(v, int) and v > 0 for v in values):
+        least = 0 if key == "loss_chunk" else 1  # loss_chunk 0 means no chunking.
+        if not all(isinstance(v, int) and v >= least for v in values):
             raise ConfigError(
-                f"config.grid.{key}={config.grid[key]} is invalid: expected integers > 0"
+                f"config.grid.{key}={config.grid[key]} is invalid: expected integers >= {least}"
+            )
+    for key, meaning in (("beam_size", "0 skips beam search"), ("memory_bound_mib", "0: none")):
+        value = config.settings[key]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise ConfigError(
+                f"config.settings.{key}={value!r} is invalid: expected an integer >= 0 ({meaning})"
             )
     for key, allowed in (("cell", ("lstm", "gru", "rnn")), ("dtype", ("float32", "bfloat16")),
-                         ("decoder", DECODERS), ("remat", (False, True))):  # fmt: skip
+                         ("decoder", DECODERS), ("remat", (False, True)),
+                         ("backend", BACKENDS)):  # fmt: skip
         bad = [v for v in config.grid[key] if v not in allowed]
         if bad:
             raise ConfigError(f"config.grid.{key} has {bad}: expected values from {allowed}")
@@ -183,6 +246,7 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
     from absl import logging
 
     from s2s_jax import flops
+    from s2s_jax.errors import UserError
 
     _check(config)
     os.makedirs(workdir, exist_ok=True)
@@ -193,9 +257,13 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
     context = multiprocessing.get_context("spawn")
     for i, point in enumerate(grid_points(config)):
         peak, source = peaks[point["dtype"]]
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-            result = pool.submit(measure_point, point, settings, peak).result()
+        result = {}
+        for measure, args in ((measure_point, (peak,)), (measure_memory, ())):
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                result |= pool.submit(measure, point, settings, *args).result()
         row = {**_environment(peak, source), "point": point, "settings": settings, **result}
+        bound = settings["memory_bound_mib"]
+        row["within_memory_bound"] = not bound or row["peak_memory_bytes"] <= bound * 2**20
         rows.append(row)
         with open(path, "a", encoding="utf-8") as f:  # Appended point by point: a crash keeps them.
             f.write(json.dumps(row) + "\n")
@@ -205,25 +273,37 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
         f.write(markdown_table(rows))
     plot(rows, os.path.join(workdir, "benchmark.png"))
     print(markdown_table(rows))
+    over = [r["point"] for r in rows if not r["within_memory_bound"]]
+    if over:
+        raise UserError(
+            f"{len(over)} point(s) went over config.settings.memory_bound_mib="
+            f"{settings['memory_bound_mib']}: {over} (results kept in {workdir})"
+        )
     return rows
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| batch | src | tgt | hidden | cell | dtype | unroll | remat | compile s "
-        "| train steps/s (min-max) | train tok/s | greedy tok/s | peak MiB | TFLOP/s | util |"
+        "| batch | src | tgt | hidden | cell | dtype | unroll | remat | loss chunk | backend "
+        "| compile s "
+        "| train steps/s (min-max) | train tok/s | greedy tok/s | beam tok/s | peak MiB "
+        "| step plan MiB | TFLOP/s | util |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         p = r["point"]
         lines.append(
             f"| {p['batch_size']} | {p['src_len']} | {p['tgt_len']} | {p['hidden_size']} | "
-            f"{p['cell']} | {p['dtype']} | {p['scan_unroll']} | {p['remat']} | "
+            f"{p['cell']} | {p['dtype']} | {p['scan_unroll']} | {p['remat']} | {p['loss_chunk']} | "
+            f"{p['backend']} | "
             f"{r['compile_s']:.2f} | "
             f"{r['train_steps_per_s']:.2f} ({r['train_steps_per_s_min']:.2f}-"
             f"{r['train_steps_per_s_max']:.2f}) | {r['train_tgt_tokens_per_s']:.0f} | "
             f"{r.get('greedy_tokens_per_s', float('nan')):.0f} | "
-            f"{r['peak_memory_bytes'] / 2**20:.0f} | {r['train_flops_per_s'] / 1e12:.3f} | "
+            f"{r.get('beam_tokens_per_s', float('nan')):.0f} | "
+            f"{r['peak_memory_bytes'] / 2**20:.0f}{'' if r['within_memory_bound'] else ' OVER'} | "
+            f"{r['train_step_plan_bytes'] / 2**20:.0f} | "
+            f"{r['train_flops_per_s'] / 1e12:.3f} | "
             f"{100 * r['utilization']:.0f}% |"
         )
     device = rows[0]["device_kind"] if rows else "?"

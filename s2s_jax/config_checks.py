@@ -6,8 +6,9 @@ from typing import Any
 import ml_collections
 
 from s2s_jax.errors import ConfigError
+from s2s_jax.model import DECODERS
 from s2s_jax.optim import OPTIMIZERS, SCHEDULES
-from s2s_jax.recurrent import CELLS
+from s2s_jax.recurrent import BACKENDS, CELLS
 from s2s_jax.tasks import TASKS
 
 
@@ -72,6 +73,8 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "model.reverse_source": ("True or False", _one_of(True, False)),
     "model.scan_unroll": ("an integer > 0", _positive),
     "model.remat": ("True or False", _one_of(True, False)),
+    "model.backend": (f"one of {BACKENDS}", _one_of(*BACKENDS)),
+    "model.decoder": (f"one of {DECODERS}", _one_of(*DECODERS)),
     "model.dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
     "model.param_dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
     "optim.name": (f"one of {OPTIMIZERS}", _one_of(*OPTIMIZERS)),
@@ -90,6 +93,7 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "train.batch_size": ("an integer > 0", _positive),
     "train.num_steps": ("an integer > 0", _positive),
     "train.label_smoothing": ("a number in [0, 1)", _fraction),
+    "train.loss_chunk_size": ("an integer >= 0 (0: the whole sequence at once)", _non_negative),
     "train.log_every_steps": ("an integer > 0", _positive),
     "train.eval_every_steps": ("an integer > 0", _positive),
     "train.checkpoint_every_steps": ("an integer > 0", _positive),
@@ -102,6 +106,8 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "eval.batch_size": ("an integer > 0", _positive),
     "eval.max_decode_len": ("0 (the task's target length) or an integer > 0", _non_negative),
     "eval.num_examples_to_log": ("an integer >= 0", _non_negative),
+    "eval.beam_size": ("an integer > 0 (1: greedy)", _positive),
+    "eval.length_penalty": ("a number >= 0", lambda v: isinstance(v, int | float) and v >= 0),
 }
 
 
@@ -138,3 +144,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                 f"config.{field}={_lookup(config, field)} must be divisible by the "
                 f"{devices} devices the batch is sharded over (config.devices={config.devices})"
             )
+
+
+def check_backend(model: ml_collections.ConfigDict, platform: str) -> None:
+    """The 'cudnn' backend runs only the float32 LSTM, and only on a CUDA GPU."""
+    if model.backend != "cudnn":
+        return
+    if model.cell != "lstm" or model.dtype != "float32":
+        raise ConfigError(
+            f"config.model.backend='cudnn' runs only cell='lstm' with dtype='float32' "
+            f"(got cell={model.cell!r}, dtype={model.dtype!r}); use backend='fused'"
+        )
+    if platform != "gpu":
+        raise ConfigError(
+            f"config.model.backend='cudnn' needs a CUDA GPU, but this run's devices are "
+            f"{platform!r}; use backend='fused' (or 'scan') here"
+        )

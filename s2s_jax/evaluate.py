@@ -1,8 +1,9 @@
 """Evaluation, decoding and translation from a checkpoint.
 
 Each held-out set gets teacher-forced metrics (loss, perplexity, token
-accuracy) and the data's scores of greedy decodes (exact match; BLEU and chrF
-for translation). Hypotheses are written next to the metrics.
+accuracy) and the data's scores of decodes, greedy or beam search per
+`config.eval.beam_size` (exact match; BLEU and chrF for translation).
+Hypotheses are written next to the metrics.
 """
 
 import json
@@ -23,7 +24,7 @@ from s2s_jax.steps import tree_add
 
 
 def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> list[str]:
-    """Greedy decodes of a host batch, as strings; pads the batch to fit the mesh."""
+    """Decodes of a host batch, as strings; pads the batch to fit the mesh."""
     n = src_BxS.shape[0]
     pad = -n % exp.mesh.size
     src_BxS = np.concatenate([src_BxS, np.zeros((pad, src_BxS.shape[1]), src_BxS.dtype)])
@@ -120,7 +121,7 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[
 def translate(
     config: ml_collections.ConfigDict, workdir: str, texts: list[str] | None = None
 ) -> list[tuple[str, str]]:
-    """Greedy translations of `texts`, or of the first held-out set when None.
+    """Translations of `texts`, or of the first held-out set when None.
 
     Empty (or all-space) lines translate to empty lines. Writes
     workdir/decode_step{k}.tsv (source, hypothesis) and returns the pairs.

@@ -16,7 +16,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from s2s_jax import checkpointing, config_checks, decoding, steps
+from s2s_jax import beam_search, checkpointing, config_checks, decoding, steps
 from s2s_jax.data import Data, make_data
 from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.optim import make_optimizer, make_schedule
@@ -32,7 +32,8 @@ class Experiment:
     init: Callable[[jax.Array], steps.TrainState]
     train_step: Callable[..., tuple[steps.TrainState, dict[str, jax.Array]]]
     eval_step: Callable[..., dict[str, jax.Array]]
-    decode: Callable[..., tuple[jax.Array, jax.Array]]  # (params, src_BxS) -> (tokens, lengths).
+    # (params, src_BxS) -> (tokens, lengths): greedy, or beam search when eval.beam_size > 1.
+    decode: Callable[..., tuple[jax.Array, jax.Array]]
     abstract_state: Any  # ShapeDtypeStructs with shardings: what a checkpoint restores into.
     learning_rate: optax.Schedule
 
@@ -51,6 +52,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
     """Validates `config` and builds the data, model, mesh and jitted steps."""
     config_checks.validate(config, jax.device_count())
     devices = jax.devices() if config.devices == -1 else jax.devices()[: config.devices]
+    config_checks.check_backend(config.model, devices[0].platform)
     data = make_data(config, workdir, len(devices))
     model_cfg = ModelConfig.from_config(config.model, data.src_vocab_size, data.tgt_vocab_size)
     model = Seq2Seq(model_cfg)
@@ -64,9 +66,21 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
         jax.eval_shape(init_fn, jax.random.PRNGKey(0)),
     )
     train_step = functools.partial(
-        steps.train_step, model=model, label_smoothing=config.train.label_smoothing
+        steps.train_step,
+        model=model,
+        label_smoothing=config.train.label_smoothing,
+        loss_chunk=config.train.loss_chunk_size,
     )
-    decode = functools.partial(decoding.greedy_decode, model, max_len=data.max_decode_len)
+    if config.eval.beam_size == 1:
+        decode = functools.partial(decoding.greedy_decode, model, max_len=data.max_decode_len)
+    else:
+        decode = functools.partial(
+            beam_search.beam_search,
+            model,
+            max_len=data.max_decode_len,
+            beam_size=config.eval.beam_size,
+            length_penalty=config.eval.length_penalty,
+        )
     return Experiment(
         config=config,
         data=data,

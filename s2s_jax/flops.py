@@ -44,11 +44,12 @@ def forward_flops(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> i
         flops += (
             cfg.num_layers * 2 * batch * 2 * cfg.hidden_size**2 * (2 if cfg.cell == "lstm" else 1)
         )
-    size = cfg.embed_size
+    context = cfg.hidden_size if cfg.decoder == "context" else 0  # [x; c] and [ĥ; c] inputs.
+    size = cfg.embed_size + context
     for _ in range(cfg.num_layers):
         flops += _layer_flops(cfg, batch * tgt_len, size)
         size = cfg.hidden_size
-    return flops + 2 * batch * tgt_len * cfg.hidden_size * cfg.tgt_vocab_size
+    return flops + 2 * batch * tgt_len * (cfg.hidden_size + context) * cfg.tgt_vocab_size
 
 
 def train_flops(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> int:

@@ -5,6 +5,8 @@ and devices aggregate exactly; `summarize` turns sums into means at the end.
 Padded target positions (PAD in `tgt_out_BxT`) count in nothing.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,9 +33,15 @@ def token_nll_and_loss(
 def metric_sums(
     logits_BxTxV: jax.Array, targets_BxT: jax.Array, nll_BxT: jax.Array
 ) -> dict[str, jax.Array]:
-    """Sums over the real (non-PAD) target tokens of a batch."""
+    """Sums over the real (non-PAD) target tokens of a batch.
+
+    A token is correct when its logit is the row's maximum: the argmax without
+    argmax's index-tracking reduction, which costs a train step as much as a
+    matmul. (A tie for the maximum counts as correct.)
+    """
     mask_BxT = targets_BxT != PAD_ID
-    correct_BxT = (jnp.argmax(logits_BxTxV, axis=-1) == targets_BxT) & mask_BxT
+    target_BxT = jnp.take_along_axis(logits_BxTxV, targets_BxT[..., None], axis=-1)[..., 0]
+    correct_BxT = (target_BxT >= logits_BxTxV.max(axis=-1)) & mask_BxT
     return {
         "nll_sum": jnp.sum(nll_BxT * mask_BxT),
         "tokens": mask_BxT.sum(),
@@ -49,6 +57,45 @@ def masked_mean_loss(
     mask_BxT = targets_BxT != PAD_ID
     loss = jnp.sum(loss_BxT * mask_BxT) / jnp.maximum(mask_BxT.sum(), 1)
     return loss, metric_sums(logits_BxTxV, targets_BxT, nll_BxT)
+
+
+def chunked_loss(
+    project: Callable[[jax.Array], jax.Array],
+    features_BxTxF: jax.Array,
+    targets_BxT: jax.Array,
+    label_smoothing: float,
+    chunk: int,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """`masked_mean_loss(project(features), ...)` without ever holding all the logits.
+
+    The vocabulary projection, loss and metric sums run over `chunk` time steps
+    at a time (a `lax.map`), each under `jax.checkpoint`: the backward pass
+    recomputes one chunk's logits at a time instead of storing [B, T, V] of
+    them. Memory for logits falls by T / chunk; the price is one more forward
+    pass of the output layer. T is padded with PAD targets to a multiple of
+    `chunk`; PAD counts in nothing, so the result is the unchunked one.
+    """
+    B, T, F = features_BxTxF.shape
+    pad = -T % chunk
+    features_BxTxF = jnp.pad(features_BxTxF, ((0, 0), (0, pad), (0, 0)))
+    targets_BxT = jnp.pad(targets_BxT, ((0, 0), (0, pad)), constant_values=PAD_ID)
+    n = (T + pad) // chunk
+    features_NxBxCxF = features_BxTxF.reshape(B, n, chunk, F).swapaxes(0, 1)
+    targets_NxBxC = targets_BxT.reshape(B, n, chunk).swapaxes(0, 1)
+
+    @jax.checkpoint
+    def chunk_sums(inputs: tuple[jax.Array, jax.Array]) -> dict[str, jax.Array]:
+        features_BxCxF, targets_BxC = inputs
+        logits_BxCxV = project(features_BxCxF)
+        nll_BxC, loss_BxC = token_nll_and_loss(logits_BxCxV, targets_BxC, label_smoothing)
+        sums = metric_sums(logits_BxCxV, targets_BxC, nll_BxC)
+        return {**sums, "loss_sum": jnp.sum(loss_BxC * (targets_BxC != PAD_ID))}
+
+    sums = jax.tree.map(
+        lambda x: x.sum(axis=0), jax.lax.map(chunk_sums, (features_NxBxCxF, targets_NxBxC))
+    )
+    loss = sums.pop("loss_sum") / jnp.maximum(sums["tokens"], 1)
+    return loss, sums
 
 
 def summarize(sums: dict[str, float]) -> dict[str, float]:

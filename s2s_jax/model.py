@@ -8,6 +8,16 @@ The encoder's final carry of each layer (the context vector) is the decoder's
 initial carry of the same layer. The decoder's first input is BOS; after that
 it reads the previous target token (teacher forcing) or its own previous
 prediction (decoding, see `decoding.py`).
+
+Decoder types (`ModelConfig.decoder`):
+
+- 'basic': the context only starts the decoder; logits_t = W·ĥ_t + b.
+- 'context': as in Cho et al. (2014), the context c (the top encoder layer's
+  final h) is also an input at every step, ĥ_t = f(ĥ_{t-1}, [y_{t-1}; c]),
+  and of the output layer, logits_t = W·[ĥ_t; c] + b. Nothing has to carry the
+  whole source through the recurrence alone.
+
+The decoder's state is (carries, context); context is None for 'basic'.
 """
 
 import dataclasses
@@ -22,6 +32,8 @@ from s2s_jax.recurrent import CARRY_SIZE, Carry, RecurrentLayer
 from s2s_jax.vocab import PAD_ID
 
 Carries = tuple[Carry, ...]  # One carry per layer.
+DecoderState = tuple[Carries, jax.Array | None]  # (carries, context_BxH or None).
+DECODERS = ("basic", "context")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +52,8 @@ class ModelConfig:
     reverse_source: bool = False
     scan_unroll: int = 1
     remat: bool = False  # Recompute scan-step activations in the backward pass.
+    backend: str = "scan"  # How layers run over time: 'scan', 'fused' or 'cudnn' (recurrent.py).
+    decoder: str = "basic"  # 'basic' or 'context' (see the module doc).
     dtype: str = "float32"  # Compute dtype.
     param_dtype: str = "float32"
 
@@ -58,6 +72,7 @@ class ModelConfig:
             deterministic=deterministic,
             unroll=self.scan_unroll,
             remat=self.remat,
+            backend=self.backend,
             dtype=jnp.dtype(self.dtype),
             param_dtype=jnp.dtype(self.param_dtype),
             name=name,
@@ -142,36 +157,48 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Runs the decoder layers over target inputs and projects to the vocabulary."""
+    """The decoder layers over target inputs (`__call__`), and the output layer (`project`)."""
 
     cfg: ModelConfig
 
-    @nn.compact
-    def __call__(
-        self, carries: Carries, tgt_in_BxT: jax.Array, train: bool = False
-    ) -> tuple[Carries, jax.Array]:
+    def setup(self):
         cfg = self.cfg
-        x_BxTxD = nn.Embed(
-            cfg.tgt_vocab_size,
-            cfg.embed_size,
-            jnp.dtype(cfg.dtype),
-            jnp.dtype(cfg.param_dtype),
-            name="embed",
-        )(tgt_in_BxT)
+        self.embed = nn.Embed(
+            cfg.tgt_vocab_size, cfg.embed_size, jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+        )
+        # Dropout is switched per call (train or not), so the layers are built deterministic.
+        self.layers = [cfg.layer(True, f"layer_{i}") for i in range(cfg.num_layers)]
+        self.logits = nn.Dense(
+            cfg.tgt_vocab_size, dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype)
+        )
+
+    def __call__(
+        self, state: DecoderState, tgt_in_BxT: jax.Array, train: bool = False
+    ) -> tuple[DecoderState, jax.Array]:
+        """Returns the new state and features_BxTxF, the output layer's inputs."""
+        carries, context_BxH = state
+        x_BxTxD = self.embed(tgt_in_BxT)
+        if context_BxH is not None:
+            x_BxTxD = _with_context(x_BxTxD, context_BxH)
         mask_BxT = jnp.ones(tgt_in_BxT.shape, bool)
         new_carries = []
-        for layer in range(cfg.num_layers):
-            carry, x_BxTxD = cfg.layer(not train, f"layer_{layer}")(
-                carries[layer], x_BxTxD, mask_BxT
-            )
+        for layer, carry in zip(self.layers, carries, strict=True):
+            carry, x_BxTxD = layer(carry, x_BxTxD, mask_BxT, deterministic=not train)
             new_carries.append(carry)
-        logits_BxTxV = nn.Dense(
-            cfg.tgt_vocab_size,
-            dtype=jnp.dtype(cfg.dtype),
-            param_dtype=jnp.dtype(cfg.param_dtype),
-            name="logits",
-        )(x_BxTxD)
-        return tuple(new_carries), logits_BxTxV.astype(jnp.float32)
+        if context_BxH is not None:
+            x_BxTxD = _with_context(x_BxTxD, context_BxH)
+        return (tuple(new_carries), context_BxH), x_BxTxD
+
+    def project(self, features_xF: jax.Array) -> jax.Array:
+        """logits = W·features + b, in float32; any leading shape."""
+        return self.logits(features_xF).astype(jnp.float32)
+
+
+def _with_context(x_BxTxD: jax.Array, context_BxH: jax.Array) -> jax.Array:
+    """[x_t; c] at every time step."""
+    (B, T, _), H = x_BxTxD.shape, context_BxH.shape[-1]
+    c_BxTxH = jnp.broadcast_to(context_BxH[:, None].astype(x_BxTxD.dtype), (B, T, H))
+    return jnp.concatenate([x_BxTxD, c_BxTxH], axis=-1)
 
 
 class Seq2Seq(nn.Module):
@@ -185,18 +212,31 @@ class Seq2Seq(nn.Module):
 
     def __call__(self, src_BxS: jax.Array, tgt_in_BxT: jax.Array, train: bool = False) -> jax.Array:
         """Returns logits_BxTxV for predicting tgt_out from tgt_in."""
-        carries, _ = self.encoder(src_BxS, train)
-        _, logits_BxTxV = self.decoder(carries, tgt_in_BxT, train)
-        return logits_BxTxV
+        return self.project(self.features(src_BxS, tgt_in_BxT, train))
 
-    def encode(self, src_BxS: jax.Array) -> Carries:
-        """The context: each layer's final encoder carry (inference mode)."""
-        return self.encoder(src_BxS, False)[0]
+    def features(self, src_BxS: jax.Array, tgt_in_BxT: jax.Array, train: bool = False) -> jax.Array:
+        """The output layer's inputs features_BxTxF (teacher forcing); see `project`."""
+        state = self._initial_state(self.encoder(src_BxS, train)[0])
+        return self.decoder(state, tgt_in_BxT, train)[1]
 
-    def decode_step(self, carries: Carries, token_B: jax.Array) -> tuple[Carries, jax.Array]:
-        """One decoding step: feeds token_B, returns the new carries and logits_BxV."""
-        carries, logits_Bx1xV = self.decoder(carries, token_B[:, None], False)
-        return carries, logits_Bx1xV[:, 0]
+    def project(self, features_xF: jax.Array) -> jax.Array:
+        """Features to float32 logits over the target vocabulary, any leading shape."""
+        return self.decoder.project(features_xF)
+
+    def _initial_state(self, carries: Carries) -> DecoderState:
+        context_BxH = carries[-1][-1] if self.cfg.decoder == "context" else None
+        return carries, context_BxH
+
+    def encode(self, src_BxS: jax.Array) -> DecoderState:
+        """The decoder's initial state from the source (inference mode)."""
+        return self._initial_state(self.encoder(src_BxS, False)[0])
+
+    def decode_step(
+        self, state: DecoderState, token_B: jax.Array
+    ) -> tuple[DecoderState, jax.Array]:
+        """One decoding step: feeds token_B, returns the new state and logits_BxV."""
+        state, features_Bx1xF = self.decoder(state, token_B[:, None], False)
+        return state, self.decoder.project(features_Bx1xF[:, 0])
 
 
 def param_count(params: Any) -> int:

@@ -1,12 +1,13 @@
 """Pure step functions: initialize, train, evaluate. `experiment.py` jits them."""
 
+import functools
 from typing import Any
 
 import jax
 import optax
 from flax.training import train_state
 
-from s2s_jax.losses import masked_mean_loss, metric_sums, token_nll_and_loss
+from s2s_jax.losses import chunked_loss, masked_mean_loss, metric_sums, token_nll_and_loss
 from s2s_jax.model import Seq2Seq
 
 Batch = dict[str, jax.Array]  # src_BxS, tgt_in_BxT, tgt_out_BxT.
@@ -31,19 +32,36 @@ def init_state(
 
 
 def train_step(
-    state: TrainState, batch: Batch, *, model: Seq2Seq, label_smoothing: float
+    state: TrainState,
+    batch: Batch,
+    *,
+    model: Seq2Seq,
+    label_smoothing: float,
+    loss_chunk: int = 0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One teacher-forced gradient step; returns the new state and metric sums."""
+    """One teacher-forced gradient step; returns the new state and metric sums.
+
+    loss_chunk > 0 computes the output layer and loss that many target steps at
+    a time (`losses.chunked_loss`), bounding the logits' memory; 0 does all at once.
+    """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
 
     def loss_fn(params):
-        logits_BxTxV = model.apply(
-            {"params": params},
+        variables = {"params": params}
+        features_BxTxF = model.apply(
+            variables,
             batch["src_BxS"],
             batch["tgt_in_BxT"],
             train=True,
             rngs={"dropout": dropout_rng},
+            method=Seq2Seq.features,
         )
+        if loss_chunk:
+            project = functools.partial(model.apply, variables, method=Seq2Seq.project)
+            return chunked_loss(
+                project, features_BxTxF, batch["tgt_out_BxT"], label_smoothing, loss_chunk
+            )
+        logits_BxTxV = model.apply(variables, features_BxTxF, method=Seq2Seq.project)
         return masked_mean_loss(logits_BxTxV, batch["tgt_out_BxT"], label_smoothing)
 
     (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

@@ -53,7 +53,8 @@ def test_run_writes_rows_table_and_plot(tmp_path):
         assert (
             row["train_steps_per_s_min"] <= row["train_steps_per_s"] <= row["train_steps_per_s_max"]
         )
-        assert row["greedy_tokens_per_s"] > 0 and row["compile_s"] > 0
+        assert row["greedy_tokens_per_s"] > 0 and row["beam_tokens_per_s"] > 0
+        assert row["compile_s"] > 0
         assert row["peak_memory_bytes"] > 0 and row["memory_source"] == "process peak RSS"
         assert row["utilization"] > 0 and row["device_kind"] and row["versions"]["jax"]
     with open(tmp_path / "benchmark.jsonl", encoding="utf-8") as f:

@@ -1,10 +1,11 @@
 """Tests for s2s_jax.config_checks.validate: good configs pass, bad fields are named."""
 
+import en_ko
 import generated
 import ml_collections
 import pytest
 
-from s2s_jax.config_checks import validate
+from s2s_jax.config_checks import check_backend, validate
 from s2s_jax.errors import ConfigError, UserError
 
 NUM_DEVICES = 8  # conftest.py fakes eight CPU devices.
@@ -15,6 +16,12 @@ def test_experiment_configs_are_valid(task, make_config):
     """The shipped experiment configs and their tiny test versions validate."""
     validate(generated.get_config(task), NUM_DEVICES)
     validate(make_config(task), NUM_DEVICES)
+
+
+@pytest.mark.parametrize("variant", ["basic", "smoke"])
+def test_en_ko_configs_are_valid(variant):
+    """Both English-Korean configs validate (so they set every field, eval.beam_size included)."""
+    validate(en_ko.get_config(variant), NUM_DEVICES)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +39,10 @@ def test_experiment_configs_are_valid(task, make_config):
         ("task__name", "translate", r"config\.task\.name='translate'"),
         ("task__num_symbols", 53, r"config\.task\.num_symbols=53"),
         ("devices", 0, r"config\.devices=0"),
+        ("eval__beam_size", 0, r"config\.eval\.beam_size=0 is invalid.*greedy"),
+        ("eval__beam_size", 2.0, r"config\.eval\.beam_size=2\.0 is invalid"),
+        ("eval__length_penalty", -0.6, r"config\.eval\.length_penalty=-0\.6 is invalid.*>= 0"),
+        ("eval__length_penalty", "0.6", r"config\.eval\.length_penalty='0\.6' is invalid"),
     ],
 )
 def test_bad_field_is_named(make_config, field, value, message):
@@ -78,3 +89,21 @@ def test_missing_field(make_config):
     del config.model["scan_unroll"]
     with pytest.raises(ConfigError, match=r"config\.model\.scan_unroll is missing"):
         validate(config, NUM_DEVICES)
+
+
+@pytest.mark.parametrize(
+    ("changes", "platform", "message"),
+    [
+        ({"cell": "gru"}, "gpu", r"backend='cudnn' runs only cell='lstm'.*got cell='gru'"),
+        ({"dtype": "bfloat16"}, "gpu", r"backend='cudnn' runs only .*dtype='bfloat16'"),
+        ({}, "cpu", r"backend='cudnn' needs a CUDA GPU, but this run's devices are 'cpu'"),
+    ],
+)
+def test_cudnn_backend_is_refused_where_it_cannot_run(make_config, changes, platform, message):
+    config = make_config()
+    config.model.backend = "cudnn"
+    config.model.update(changes)
+    with pytest.raises(ConfigError, match=message):
+        check_backend(config.model, platform)
+    config.model.update(cell="lstm", dtype="float32")
+    check_backend(config.model, "gpu")  # The one place it runs.

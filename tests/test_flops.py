@@ -8,9 +8,12 @@ from s2s_jax import flops
 from s2s_jax.model import ModelConfig, Seq2Seq
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_forward_flops_match_xla_cost_analysis(cell, bidirectional):
+@pytest.mark.parametrize(
+    "cell,bidirectional,decoder",
+    [(c, b, "basic") for c in ("lstm", "gru", "rnn") for b in (False, True)]
+    + [("lstm", False, "context")],
+)
+def test_forward_flops_match_xla_cost_analysis(cell, bidirectional, decoder):
     """With the scan fully unrolled XLA counts every step; the matmul count is within 7%.
 
     The analytic count leaves out elementwise gate math, small next to the matmuls at H=128.
@@ -18,7 +21,7 @@ def test_forward_flops_match_xla_cost_analysis(cell, bidirectional):
     B, S, T = 4, 6, 6
     cfg = ModelConfig(
         src_vocab_size=50, tgt_vocab_size=60, cell=cell, embed_size=64, hidden_size=128,
-        num_layers=2, bidirectional=bidirectional, scan_unroll=S,
+        num_layers=2, bidirectional=bidirectional, scan_unroll=S, decoder=decoder,
     )  # fmt: skip
     model = Seq2Seq(cfg)
     src, tgt = jnp.ones((B, S), jnp.int32) * 5, jnp.ones((B, T), jnp.int32) * 5

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from s2s_jax.losses import masked_mean_loss, summarize
+from s2s_jax.losses import chunked_loss, masked_mean_loss, summarize
 from s2s_jax.vocab import PAD_ID
 
 B, T, V = 3, 5, 7
@@ -75,3 +75,47 @@ def test_summarize_perplexity_is_exp_loss():
     )
     manual = summarize({"nll_sum": 6.0, "tokens": 4, "correct_tokens": 3})
     assert manual == pytest.approx({"loss": 1.5, "perplexity": np.exp(1.5), "token_accuracy": 0.75})
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 5])
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
+def test_chunked_loss_equals_the_whole_loss_with_its_gradients(chunk, alpha):
+    """Chunking over time (T=5 does not divide by 2 or 4: padded) changes neither the loss,
+    the metric sums, nor the gradients of the projection's weights and of its inputs."""
+    _, targets = _batch(seed=3)
+    k1, k2 = jax.random.split(jax.random.PRNGKey(4))
+    features, w = jax.random.normal(k1, (B, T, 6)), jax.random.normal(k2, (6, V))
+
+    def whole(features, w):
+        return masked_mean_loss(features @ w, targets, alpha)
+
+    def chunked(features, w):
+        return chunked_loss(lambda f: f @ w, features, targets, alpha, chunk)
+
+    (ref, ref_sums), ref_grads = jax.value_and_grad(whole, (0, 1), has_aux=True)(features, w)
+    (got, sums), grads = jax.value_and_grad(chunked, (0, 1), has_aux=True)(features, w)
+    assert float(got) == pytest.approx(float(ref), rel=1e-6)
+    assert set(sums) == set(ref_sums)
+    for key in sums:
+        assert float(sums[key]) == pytest.approx(float(ref_sums[key]), rel=1e-6)
+    for g, r in zip(grads, ref_grads, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+
+
+def test_chunked_loss_never_holds_all_logits():
+    """XLA's buffer plan for the gradient step: the whole loss holds [B, T, V] logits
+    several times over; with 8 chunks the temporaries shrink by more than 4x, below the
+    size of one set of logits."""
+    b, t, f, v = 8, 64, 16, 2000
+    targets = jnp.ones((b, t), jnp.int32)
+    features, w = jnp.ones((b, t, f)), jnp.ones((f, v))
+
+    def temp_bytes(loss):
+        grad = jax.jit(jax.grad(lambda x, w: loss(x, w)[0], (0, 1)))
+        return grad.lower(features, w).compile().memory_analysis().temp_size_in_bytes
+
+    whole = temp_bytes(lambda x, w: masked_mean_loss(x @ w, targets, 0.0))
+    chunked = temp_bytes(lambda x, w: chunked_loss(lambda c: c @ w, x, targets, 0.0, 8))
+    logits_bytes = b * t * v * 4
+    assert whole >= 2 * logits_bytes, whole
+    assert chunked < logits_bytes and chunked < whole / 4, (chunked, whole)

@@ -32,9 +32,11 @@ def _model(seed: int = 0, **overrides) -> tuple[Seq2Seq, dict]:
     return model, params
 
 
-def _encoder(model: Seq2Seq):
-    """Jitted Seq2Seq.encode: (variables, src) -> carries. Jit compiles faster than op by op."""
-    return jax.jit(functools.partial(model.apply, method=Seq2Seq.encode))
+def _encoder(model: Seq2Seq, carries_only: bool = True):
+    """Jitted Seq2Seq.encode: (variables, src) -> carries, or the whole decoder state.
+    Jit compiles faster than op by op."""
+    encode = functools.partial(model.apply, method=Seq2Seq.encode)
+    return jax.jit(lambda v, src: encode(v, src)[0]) if carries_only else jax.jit(encode)
 
 
 def _assert_trees_close(a, b, atol: float = 1e-6) -> None:
@@ -123,22 +125,44 @@ def test_reverse_source_equals_manually_reversed_source(bidirectional: bool):
     assert not np.allclose(got[0][-1], unreversed[0][-1], atol=1e-3)
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_teacher_forcing_equals_step_by_step_decoding(cell: str):
+@pytest.mark.parametrize(
+    "cell,decoder", [(cell, "basic") for cell in CELLS] + [("lstm", "context"), ("gru", "context")]
+)
+def test_teacher_forcing_equals_step_by_step_decoding(cell: str, decoder: str):
     """2 layers give 2 carries; __call__ (teacher forcing) matches decode_step run step by step."""
-    model, params = _model(cell=cell, num_layers=2)
+    model, params = _model(cell=cell, num_layers=2, decoder=decoder)
     variables = {"params": params}
     src = _pad(ROWS, 5)
-    carries = _encoder(model)(variables, src)
+    state = _encoder(model, carries_only=False)(variables, src)
+    carries, context = state
     assert len(carries) == 2
     for carry in carries:
         assert len(carry) == CARRY_SIZE[cell]
         assert all(c.shape == (len(ROWS), H) for c in carry)
+    # The context decoder keeps the top layer's final h beside the carries.
+    if decoder == "context":
+        np.testing.assert_array_equal(context, carries[-1][-1])
+    else:
+        assert context is None
 
     decode_step = jax.jit(functools.partial(model.apply, method=Seq2Seq.decode_step))
     step_logits = []
     for t in range(TGT_IN.shape[1]):
-        carries, logits_BxV = decode_step(variables, carries, TGT_IN[:, t])
+        state, logits_BxV = decode_step(variables, state, TGT_IN[:, t])
         step_logits.append(logits_BxV)
     logits = jax.jit(model.apply)(variables, src, TGT_IN)
     np.testing.assert_allclose(logits, jnp.stack(step_logits, axis=1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["basic", "context"])
+def test_context_decoder_reads_the_source_at_every_step(decoder: str):
+    """With the carries zeroed, only the 'context' decoder still sees which source it had:
+    its context vector is an input of every step and of the output layer."""
+    model, params = _model(cell="gru", decoder=decoder)
+    variables = {"params": params}
+    states = [_encoder(model, carries_only=False)(variables, _pad([row], 5)) for row in ROWS[:2]]
+    zeroed = [(jax.tree.map(jnp.zeros_like, carries), context) for carries, context in states]
+    decode_step = jax.jit(functools.partial(model.apply, method=Seq2Seq.decode_step))
+    logits = [decode_step(variables, state, jnp.array([1]))[1] for state in zeroed]
+    differ = not np.allclose(logits[0], logits[1], atol=1e-4)
+    assert differ == (decoder == "context")

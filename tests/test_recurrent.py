@@ -1,11 +1,13 @@
-"""The recurrent cells and the scanned layer, checked against plain NumPy and Python loops."""
+"""The recurrent cells and the layer's backends, against NumPy, Python loops and each other."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from s2s_jax.recurrent import CARRY_SIZE, CELLS, RecurrentCell, RecurrentLayer
+from s2s_jax.recurrent import CARRY_SIZE, CELLS, RecurrentLayer, masked_step
 
 B, T, D, H = 3, 6, 5, 8
 
@@ -34,7 +36,7 @@ def _numpy_step(cell: str, p: dict, carry: tuple, x: np.ndarray) -> tuple:
 
 def _numpy_params(params: dict) -> dict:
     """The layer's weights as float64 NumPy; a missing recurrent bias is zero."""
-    rec = params["scan"]["cell"]["recurrent"]
+    rec = params["recurrent"]
     Wh = np.asarray(rec["kernel"], np.float64)
     return {
         "Wx": np.asarray(params["input"]["kernel"], np.float64),
@@ -78,7 +80,7 @@ def test_layer_matches_numpy_equations(cell: str):
     got_carry, got_y = layer.apply({"params": params}, carry, x, mask)
 
     # Only the GRU has a recurrent bias (its b_hn sits inside r·(...)); here it is non-zero.
-    recurrent = params["scan"]["cell"]["recurrent"]
+    recurrent = params["recurrent"]
     assert ("bias" in recurrent) == (cell == "gru")
     assert all(np.all(np.asarray(v) != 0) for v in jax.tree.leaves(params))
     ref = _numpy_carries(cell, params, carry, x)
@@ -89,20 +91,41 @@ def test_layer_matches_numpy_equations(cell: str):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_scan_matches_python_loop_over_cell(cell: str):
-    """The nn.scan layer equals a Python loop applying RecurrentCell with the same params."""
+    """The nn.scan layer equals a Python loop applying `masked_step` with the same params."""
     layer, params, carry, x, mask = _setup(cell, seed=2)
     got_carry, got_y = layer.apply({"params": params}, carry, x, mask)
 
-    step = RecurrentCell(cell, H)
-    cell_vars = {"params": params["scan"]["cell"]}
+    weights = (params["recurrent"]["kernel"], params["recurrent"].get("bias"))
     xproj = x @ params["input"]["kernel"] + params["input"]["bias"]
     ref, ys = carry, []
     for t in range(T):
-        ref = step.apply(cell_vars, ref, xproj[:, t])
+        ref, _ = masked_step(cell, weights, ref, xproj[:, t], mask[:, t])
         ys.append(ref[-1])
     for g, r in zip(got_carry, ref, strict=True):
         np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(got_y, jnp.stack(ys, axis=1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("remat", [False, True])
+@pytest.mark.parametrize("cell", CELLS)
+def test_fused_backend_equals_scan_in_values_and_gradients(cell: str, remat: bool):
+    """The custom-VJP path gives nn.scan's outputs and gradients (params, carry, inputs),
+    with a ragged mask, a loss on both the outputs and the final carry, and remat on or off."""
+    layer, params, carry, x, _ = _setup(cell, seed=7)
+    mask = jnp.arange(T)[None, :] < jnp.array([T, 2, 4])[:, None]
+    w = jnp.asarray(np.random.default_rng(8).normal(size=(B, T, H)), jnp.float32)
+
+    def loss(backend, p, carry, x):
+        c, y = layer.clone(backend=backend, remat=remat).apply({"params": p}, carry, x, mask)
+        return jnp.sum(y * w) + sum(jnp.sum(ci * ci) for ci in c)
+
+    ref = jax.value_and_grad(functools.partial(loss, "scan"), argnums=(0, 1, 2))(params, carry, x)
+    got = jax.value_and_grad(functools.partial(loss, "fused"), argnums=(0, 1, 2))(params, carry, x)
+    assert jax.tree.structure(got) == jax.tree.structure(ref)
+    for g, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+    # Every gradient is really there: none of them is all zeros.
+    assert all(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(got[1]))
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -121,9 +144,12 @@ def test_mask_holds_carry_after_last_true_position(cell: str):
     assert not np.allclose(ref[-1][-1][1], ref[1][-1][1], atol=1e-3)
 
 
-def test_dropout_mask_changes_across_time_steps():
+@pytest.mark.parametrize("backend", ["scan", "fused"])
+def test_dropout_mask_changes_across_time_steps(backend: str):
     """Output dropout draws a fresh mask at every time step (a frozen one is flax issue #4950)."""
-    layer, params, carry, x, mask = _setup("lstm", seed=4, dropout_rate=0.5, deterministic=False)
+    layer, params, carry, x, mask = _setup(
+        "lstm", seed=4, dropout_rate=0.5, deterministic=False, backend=backend
+    )
     variables = {"params": params}
     key = jax.random.key(5)
     _, y_det = layer.clone(deterministic=True).apply(variables, carry, x, mask)
@@ -146,8 +172,6 @@ def test_dropout_mask_changes_across_time_steps():
 
 def test_remat_gives_the_same_values_and_gradients():
     """nn.remat on the scan body changes memory use, not the outputs or the gradients."""
-    import functools
-
     x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 5, 4)), jnp.float32)
     mask = jnp.ones((3, 5), bool)
     carry = (jnp.zeros((3, 8)), jnp.zeros((3, 8)))

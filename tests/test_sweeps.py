@@ -130,8 +130,8 @@ def test_experiment_sweeps_load(tmp_path):
     grid = sweeps.load("experiments/generated.py:reverse")
     assert len(grid.trials) == 4 and grid.metric == METRIC and grid.mode == "max"
     en_ko = sweeps.load(os.path.join(EXPERIMENTS, "en_ko.py:smoke"))
-    assert {(t["model.cell"], t["model.bidirectional"]) for t in en_ko.trials} == {
-        ("lstm", False), ("lstm", True), ("gru", False), ("gru", True),
+    assert {(t["model.cell"], t["model.decoder"]) for t in en_ko.trials} == {
+        ("lstm", "basic"), ("lstm", "context"), ("gru", "basic"), ("gru", "context"),
     }  # fmt: skip
     (tmp_path / "plain.py").write_text("def get_config():\n    return None\n")
     with pytest.raises(ConfigError, match=r"plain\.py declares no get_sweep"):
