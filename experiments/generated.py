@@ -18,7 +18,9 @@ from s2s_jax import sweeps
 # Per-task settings that differ from the shared ones below.
 _TASK_OVERRIDES = {
     # "123+45" -> "168". Source reversal puts the ones digits first, next to the answer's start.
-    # Two GRU layers learn it far faster than one wider layer (99% held-out in ~2k steps).
+    # Two GRU layers learn it far faster than one wider layer. The cosine schedule over 5k
+    # steps keeps the rate high while the model finds carrying (99% held-out by ~2k steps);
+    # over 2.5k steps it decays too soon, and most seeds stall near 50-65%.
     "addition": {
         "model.reverse_source": True,
         "model.cell": "gru",
@@ -26,7 +28,7 @@ _TASK_OVERRIDES = {
         "model.num_layers": 2,
         "train.batch_size": 256,
         "optim.learning_rate": 5e-3,
-        "train.num_steps": 2500,
+        "train.num_steps": 5000,
     },
     "copy": {"train.num_steps": 1500},
     "reverse": {"train.num_steps": 1500},

@@ -243,6 +243,8 @@ class RecurrentLayer(nn.Module):
             if self.backend == "scan":
                 xproj_BxTxG = x_BxTxD @ kernel_DxG + bias_G
                 return self._scan(weights, carry, xproj_BxTxG, mask_BxT, deterministic)
+            if x_BxTxD.shape[1] == 1 and self.cell in _SUMMED:  # One step, as in decoding.
+                return self._one_step(weights, (kernel_DxG, bias_G), carry, x_BxTxD, mask_BxT)
             xproj_TxBxG = x_BxTxD.swapaxes(0, 1) @ kernel_DxG + bias_G  # Transpose the small side.
             carry, y_TxBxH = fused_recurrence(
                 self.cell, self.unroll, self.remat, weights, carry, xproj_TxBxG, mask_BxT.T
@@ -250,6 +252,17 @@ class RecurrentLayer(nn.Module):
             y_BxTxH = y_TxBxH.swapaxes(0, 1)
         y_BxTxH = nn.Dropout(self.dropout_rate)(y_BxTxH, deterministic=deterministic)
         return carry, y_BxTxH
+
+    def _one_step(self, weights, input_weights, carry, x_Bx1xD, mask_Bx1):
+        """A single time step with both projections as one matmul, [x; h]·[W_in; W_hh] + b:
+        one larger matmul instead of two small ones (LSTM and RNN, whose gates add them)."""
+        kernel_DxG, bias_G = input_weights
+        kernel_KxG = jnp.concatenate([kernel_DxG, weights[0].astype(kernel_DxG.dtype)])
+        gates_BxG = jnp.concatenate([x_Bx1xD[:, 0], carry[-1]], axis=-1) @ kernel_KxG + bias_G
+        new = cell_update(self.cell, carry, gates_BxG, jnp.zeros((), gates_BxG.dtype))
+        keep_Bx1 = mask_Bx1[:, :1]
+        carry = tuple(jnp.where(keep_Bx1, n, o) for n, o in zip(new, carry, strict=True))
+        return carry, carry[-1][:, None]
 
     def _scan(self, weights, carry, xproj_BxTxG, mask_BxT, deterministic):
         scan = nn.scan(

@@ -126,11 +126,16 @@ def test_reverse_source_equals_manually_reversed_source(bidirectional: bool):
 
 
 @pytest.mark.parametrize(
-    "cell,decoder", [(cell, "basic") for cell in CELLS] + [("lstm", "context"), ("gru", "context")]
+    "cell,decoder,backend",
+    [(cell, "basic", "scan") for cell in CELLS]
+    + [("lstm", "context", "scan"), ("gru", "context", "scan")]
+    # The fused backend runs a single step as one [x; h] matmul (LSTM and RNN).
+    + [(cell, "basic", "fused") for cell in CELLS]
+    + [("lstm", "context", "fused")],
 )
-def test_teacher_forcing_equals_step_by_step_decoding(cell: str, decoder: str):
+def test_teacher_forcing_equals_step_by_step_decoding(cell: str, decoder: str, backend: str):
     """2 layers give 2 carries; __call__ (teacher forcing) matches decode_step run step by step."""
-    model, params = _model(cell=cell, num_layers=2, decoder=decoder)
+    model, params = _model(cell=cell, num_layers=2, decoder=decoder, backend=backend)
     variables = {"params": params}
     src = _pad(ROWS, 5)
     state = _encoder(model, carries_only=False)(variables, src)
