@@ -32,9 +32,6 @@ from typing import Any
 
 import ml_collections
 
-DECODERS = ("basic", "context")  # model.DECODERS and recurrent.BACKENDS, without importing
-BACKENDS = ("scan", "fused", "cudnn")  # JAX in the parent process.
-
 
 def grid_points(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
     """Every combination of the grid's lists, in order; `lengths` pairs become src_len, tgt_len."""
@@ -215,7 +212,12 @@ def _environment(peak: float, peak_source: str) -> dict[str, Any]:
 
 
 def _check(config: ml_collections.ConfigDict) -> None:
+    import jax
+
+    from s2s_jax.config_checks import check_backend
     from s2s_jax.errors import ConfigError
+    from s2s_jax.model import DECODERS
+    from s2s_jax.recurrent import BACKENDS, CELLS
 
     lengths = [v for pair in config.grid.lengths for v in pair]
     if not all(len(pair) == 2 for pair in config.grid.lengths):
@@ -233,12 +235,14 @@ def _check(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(
                 f"config.settings.{key}={value!r} is invalid: expected an integer >= 0 ({meaning})"
             )
-    for key, allowed in (("cell", ("lstm", "gru", "rnn")), ("dtype", ("float32", "bfloat16")),
+    for key, allowed in (("cell", CELLS), ("dtype", ("float32", "bfloat16")),
                          ("decoder", DECODERS), ("remat", (False, True)),
                          ("backend", BACKENDS)):  # fmt: skip
         bad = [v for v in config.grid[key] if v not in allowed]
         if bad:
             raise ConfigError(f"config.grid.{key} has {bad}: expected values from {allowed}")
+    for point in grid_points(config):
+        check_backend(ml_collections.ConfigDict(point), jax.devices()[0].platform, "config.grid")
 
 
 def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[str, Any]]:

@@ -146,17 +146,23 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
             )
 
 
-def check_backend(model: ml_collections.ConfigDict, platform: str) -> None:
-    """The 'cudnn' backend runs only the float32 LSTM, and only on a CUDA GPU."""
+def check_backend(
+    model: ml_collections.ConfigDict, platform: str, block: str = "config.model"
+) -> None:
+    """The 'cudnn' backend runs only the float32 LSTM, and only on a CUDA GPU.
+
+    `model` has backend, cell and dtype fields; `block` names it in the error
+    (a benchmark checks each grid point as 'config.grid').
+    """
     if model.backend != "cudnn":
         return
     if model.cell != "lstm" or model.dtype != "float32":
         raise ConfigError(
-            f"config.model.backend='cudnn' runs only cell='lstm' with dtype='float32' "
+            f"{block}.backend='cudnn' runs only cell='lstm' with dtype='float32' "
             f"(got cell={model.cell!r}, dtype={model.dtype!r}); use backend='fused'"
         )
     if platform != "gpu":
         raise ConfigError(
-            f"config.model.backend='cudnn' needs a CUDA GPU, but this run's devices are "
+            f"{block}.backend='cudnn' needs a CUDA GPU, but this run's devices are "
             f"{platform!r}; use backend='fused' (or 'scan') here"
         )

@@ -49,14 +49,26 @@ def metric_sums(
     }
 
 
+def _loss_and_metric_sums(
+    logits_BxTxV: jax.Array, targets_BxT: jax.Array, label_smoothing: float
+) -> dict[str, jax.Array]:
+    """The metric sums, plus 'loss_sum': the training loss summed over real tokens."""
+    nll_BxT, loss_BxT = token_nll_and_loss(logits_BxTxV, targets_BxT, label_smoothing)
+    loss_sum = jnp.sum(loss_BxT * (targets_BxT != PAD_ID))
+    return {**metric_sums(logits_BxTxV, targets_BxT, nll_BxT), "loss_sum": loss_sum}
+
+
+def _mean_loss(sums: dict[str, jax.Array]) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """(loss_sum / tokens, the metric sums without loss_sum)."""
+    sums = dict(sums)
+    return sums.pop("loss_sum") / jnp.maximum(sums["tokens"], 1), sums
+
+
 def masked_mean_loss(
     logits_BxTxV: jax.Array, targets_BxT: jax.Array, label_smoothing: float
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The training objective (mean over real tokens), and the batch's metric sums."""
-    nll_BxT, loss_BxT = token_nll_and_loss(logits_BxTxV, targets_BxT, label_smoothing)
-    mask_BxT = targets_BxT != PAD_ID
-    loss = jnp.sum(loss_BxT * mask_BxT) / jnp.maximum(mask_BxT.sum(), 1)
-    return loss, metric_sums(logits_BxTxV, targets_BxT, nll_BxT)
+    return _mean_loss(_loss_and_metric_sums(logits_BxTxV, targets_BxT, label_smoothing))
 
 
 def chunked_loss(
@@ -86,16 +98,10 @@ def chunked_loss(
     @jax.checkpoint
     def chunk_sums(inputs: tuple[jax.Array, jax.Array]) -> dict[str, jax.Array]:
         features_BxCxF, targets_BxC = inputs
-        logits_BxCxV = project(features_BxCxF)
-        nll_BxC, loss_BxC = token_nll_and_loss(logits_BxCxV, targets_BxC, label_smoothing)
-        sums = metric_sums(logits_BxCxV, targets_BxC, nll_BxC)
-        return {**sums, "loss_sum": jnp.sum(loss_BxC * (targets_BxC != PAD_ID))}
+        return _loss_and_metric_sums(project(features_BxCxF), targets_BxC, label_smoothing)
 
-    sums = jax.tree.map(
-        lambda x: x.sum(axis=0), jax.lax.map(chunk_sums, (features_NxBxCxF, targets_NxBxC))
-    )
-    loss = sums.pop("loss_sum") / jnp.maximum(sums["tokens"], 1)
-    return loss, sums
+    sums_N = jax.lax.map(chunk_sums, (features_NxBxCxF, targets_NxBxC))
+    return _mean_loss(jax.tree.map(lambda x: x.sum(axis=0), sums_N))
 
 
 def summarize(sums: dict[str, float]) -> dict[str, float]:

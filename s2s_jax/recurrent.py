@@ -72,10 +72,12 @@ def masked_step(
 ) -> tuple[Carry, jax.Array]:
     """One time step that holds the carry where mask_B is False; returns (carry, hproj_BxG)."""
     hproj_BxG = hidden_projection(weights, carry[-1])
-    new = cell_update(cell, carry, xproj_BxG, hproj_BxG)
-    return tuple(
-        jnp.where(mask_B[:, None], n, o) for n, o in zip(new, carry, strict=True)
-    ), hproj_BxG
+    return hold(mask_B, cell_update(cell, carry, xproj_BxG, hproj_BxG), carry), hproj_BxG
+
+
+def hold(mask_B: jax.Array, new: Carry, old: Carry) -> Carry:
+    """The new carry where mask_B is True, the old one where it is False."""
+    return tuple(jnp.where(mask_B[:, None], n, o) for n, o in zip(new, old, strict=True))
 
 
 def _forward_scan(cell, weights, carry0, xproj_TxBxG, mask_TxB, unroll, keep_hproj):
@@ -260,8 +262,7 @@ class RecurrentLayer(nn.Module):
         kernel_KxG = jnp.concatenate([kernel_DxG, weights[0].astype(kernel_DxG.dtype)])
         gates_BxG = jnp.concatenate([x_Bx1xD[:, 0], carry[-1]], axis=-1) @ kernel_KxG + bias_G
         new = cell_update(self.cell, carry, gates_BxG, jnp.zeros((), gates_BxG.dtype))
-        keep_Bx1 = mask_Bx1[:, :1]
-        carry = tuple(jnp.where(keep_Bx1, n, o) for n, o in zip(new, carry, strict=True))
+        carry = hold(mask_Bx1[:, 0], new, carry)
         return carry, carry[-1][:, None]
 
     def _scan(self, weights, carry, xproj_BxTxG, mask_BxT, deterministic):

@@ -62,3 +62,13 @@ def test_run_writes_rows_table_and_plot(tmp_path):
     table = (tmp_path / "benchmark.md").read_text()
     assert table.count("\n| 4 |") == 2
     assert (tmp_path / "benchmark.png").stat().st_size > 0
+
+
+def test_cudnn_point_is_refused_off_gpu(tmp_path):
+    """A grid point the 'cudnn' backend cannot run is a ConfigError naming config.grid,
+    before any point is measured."""
+    c = _tiny()
+    c.grid.backend = ("fused", "cudnn")
+    with pytest.raises(ConfigError, match=r"config\.grid\.backend='cudnn' needs a CUDA GPU"):
+        benchmark.run_benchmark(c, str(tmp_path))
+    assert not (tmp_path / "benchmark.jsonl").exists()
