@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from s2s_jax.linear import Dense
 from s2s_jax.recurrent import CARRY_SIZE, Carry, RecurrentLayer
 from s2s_jax.vocab import PAD_ID
 
@@ -168,7 +169,7 @@ class Decoder(nn.Module):
         )
         # Dropout is switched per call (train or not), so the layers are built deterministic.
         self.layers = [cfg.layer(True, f"layer_{i}") for i in range(cfg.num_layers)]
-        self.logits = nn.Dense(
+        self.logits = Dense(
             cfg.tgt_vocab_size, dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype)
         )
 

@@ -11,7 +11,8 @@ every backend reads the same parameters and checkpoints move between them:
   backward scan carries only the state gradients; the recurrent weight
   gradient is one [H, T·B] × [T·B, G] matmul after the loop, instead of T
   small ones inside it. With `remat`, the hidden projections are recomputed
-  as one matmul before the backward loop instead of being stored.
+  as one matmul before the backward loop instead of being stored. The input
+  projection is `linear.linear`, whose weight gradient is a plain-layout matmul.
 - 'cudnn': cuDNN's fused LSTM through `jax.experimental.rnn` (LSTM on CUDA
   GPUs only).
 
@@ -30,6 +31,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from s2s_jax.linear import linear
 
 Carry = tuple[jax.Array, ...]  # Each of shape [B, H]; the last one is h.
 Weights = tuple[jax.Array, jax.Array | None]  # Recurrent kernel_HxG, and bias_G (GRU only).
@@ -247,7 +250,7 @@ class RecurrentLayer(nn.Module):
                 return self._scan(weights, carry, xproj_BxTxG, mask_BxT, deterministic)
             if x_BxTxD.shape[1] == 1 and self.cell in _SUMMED:  # One step, as in decoding.
                 return self._one_step(weights, (kernel_DxG, bias_G), carry, x_BxTxD, mask_BxT)
-            xproj_TxBxG = x_BxTxD.swapaxes(0, 1) @ kernel_DxG + bias_G  # Transpose the small side.
+            xproj_TxBxG = linear(x_BxTxD.swapaxes(0, 1), kernel_DxG, bias_G)  # Small side moved.
             carry, y_TxBxH = fused_recurrence(
                 self.cell, self.unroll, self.remat, weights, carry, xproj_TxBxG, mask_BxT.T
             )

@@ -1,0 +1,56 @@
+"""y = x·W + b with a backward pass whose matmuls have plain operand layouts.
+
+Differentiated by JAX, the weight gradient xᵀ·g is a dot contracting the
+leading (token) axis of both operands, and XLA is free to pick their layouts.
+On CPU it transposes g (for the output layer, a [V, N] copy of the whole
+[N, V] logits gradient) and runs the dot at about half the machine's matmul
+rate. Here the backward pass transposes the small side, x, into a row-major
+[D, N] array, so that dW is a plain [D, N] × [N, F] matmul; dx = g·Wᵀ as
+before. The values are those of plain differentiation (tests/test_linear.py).
+
+Used by the output layer and by the 'fused' backend's input projection.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+@jax.custom_vjp
+def linear(x_xD: jax.Array, kernel_DxF: jax.Array, bias_F: jax.Array) -> jax.Array:
+    """x·W + b over the last axis of x (any leading shape)."""
+    return x_xD @ kernel_DxF + bias_F
+
+
+def _linear_fwd(x_xD, kernel_DxF, bias_F):
+    return linear(x_xD, kernel_DxF, bias_F), (x_xD, kernel_DxF)
+
+
+def _linear_bwd(residuals, g_xF):
+    x_xD, kernel_DxF = residuals
+    D, F = kernel_DxF.shape
+    g_NxF = g_xF.reshape(-1, F)
+    # The barrier keeps XLA from folding the transpose back into the dot.
+    xT_DxN = jax.lax.optimization_barrier(x_xD.reshape(-1, D).T)
+    dkernel_DxF = xT_DxN @ g_NxF
+    dx_xD = g_xF @ kernel_DxF.T
+    return dx_xD, dkernel_DxF, g_NxF.sum(0)
+
+
+linear.defvjp(_linear_fwd, _linear_bwd)
+
+
+class Dense(nn.Module):
+    """nn.Dense's parameters (`kernel` [D, F], `bias` [F]) and math, computed by `linear`."""
+
+    features: int
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_xD: jax.Array) -> jax.Array:
+        shape = (x_xD.shape[-1], self.features)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, self.param_dtype)
+        bias = self.param("bias", nn.initializers.zeros_init(), shape[1:], self.param_dtype)
+        kernel, bias = kernel.astype(self.dtype), bias.astype(self.dtype)
+        return linear(x_xD.astype(self.dtype), kernel, bias)
