@@ -289,6 +289,7 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| batch | src | tgt | hidden | cell | dtype | unroll | remat | loss chunk | backend "
+        "| decoder "
         "| compile s "
         "| train steps/s (min-max) | train tok/s | greedy tok/s | beam tok/s | peak MiB "
         "| step plan MiB | TFLOP/s | util |"
@@ -299,12 +300,11 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {p['batch_size']} | {p['src_len']} | {p['tgt_len']} | {p['hidden_size']} | "
             f"{p['cell']} | {p['dtype']} | {p['scan_unroll']} | {p['remat']} | {p['loss_chunk']} | "
-            f"{p['backend']} | "
+            f"{p['backend']} | {p['decoder']} | "
             f"{r['compile_s']:.2f} | "
             f"{r['train_steps_per_s']:.2f} ({r['train_steps_per_s_min']:.2f}-"
             f"{r['train_steps_per_s_max']:.2f}) | {r['train_tgt_tokens_per_s']:.0f} | "
-            f"{r.get('greedy_tokens_per_s', float('nan')):.0f} | "
-            f"{r.get('beam_tokens_per_s', float('nan')):.0f} | "
+            f"{_rate(r, 'greedy_tokens_per_s')} | {_rate(r, 'beam_tokens_per_s')} | "
             f"{r['peak_memory_bytes'] / 2**20:.0f}{'' if r['within_memory_bound'] else ' OVER'} | "
             f"{r['train_step_plan_bytes'] / 2**20:.0f} | "
             f"{r['train_flops_per_s'] / 1e12:.3f} | "
@@ -312,6 +312,11 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         )
     device = rows[0]["device_kind"] if rows else "?"
     return f"Device: {device}\n\n" + "\n".join(lines) + "\n"
+
+
+def _rate(row: dict[str, Any], key: str) -> str:
+    """A decoding rate, or '-' for a decoder the settings did not time."""
+    return f"{row[key]:.0f}" if key in row else "-"
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:

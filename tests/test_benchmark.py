@@ -72,3 +72,19 @@ def test_cudnn_point_is_refused_off_gpu(tmp_path):
     with pytest.raises(ConfigError, match=r"config\.grid\.backend='cudnn' needs a CUDA GPU"):
         benchmark.run_benchmark(c, str(tmp_path))
     assert not (tmp_path / "benchmark.jsonl").exists()
+
+
+def test_table_has_a_column_per_grid_axis_and_dashes_for_untimed_decoders():
+    row = {
+        "point": {**benchmark.grid_points(_tiny())[0], "decoder": "context"},
+        "device_kind": "cpu", "compile_s": 1.0, "train_steps_per_s": 2.0,
+        "train_steps_per_s_min": 1.5, "train_steps_per_s_max": 2.5,
+        "train_tgt_tokens_per_s": 32.0, "greedy_tokens_per_s": 99.0,
+        "peak_memory_bytes": 2**20, "within_memory_bound": True,
+        "train_step_plan_bytes": 2**20, "train_flops_per_s": 1e9, "utilization": 0.5,
+    }  # fmt: skip
+    head, _, line = benchmark.markdown_table([row]).splitlines()[2:]
+    cells = dict(zip(head.split("|")[1:-1], line.split("|")[1:-1], strict=True))
+    cells = {k.strip(): v.strip() for k, v in cells.items()}
+    assert cells["decoder"] == "context" and cells["backend"] == "fused"
+    assert cells["greedy tok/s"] == "99" and cells["beam tok/s"] == "-"
