@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from s2s_jax.decoding import sequence_lengths
+from s2s_jax.decoding import never_predicted, sequence_lengths
 from s2s_jax.model import Seq2Seq
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -108,9 +108,7 @@ def beam_search(
             variables, beams.dec_state, beams.last_tokens, method=Seq2Seq.decode_step
         )
         V = logits_BKxV.shape[-1]
-        logprobs_BKxV = jax.nn.log_softmax(logits_BKxV)
-        # PAD and BOS are never predictions: only EOS ends a hypothesis.
-        logprobs_BKxV = logprobs_BKxV.at[:, jnp.array([PAD_ID, BOS_ID])].set(-jnp.inf)
+        logprobs_BKxV = never_predicted(jax.nn.log_softmax(logits_BKxV))
         scores_BxKxV = beams.alive_scores[:, :, None] + logprobs_BKxV.reshape(B, K, V)
         # Top 2K: at most K of them (one per beam) are EOS, so K others stay alive.
         top_Bx2K, index_Bx2K = jax.lax.top_k(scores_BxKxV.reshape(B, K * V), 2 * K)

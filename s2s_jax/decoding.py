@@ -42,9 +42,7 @@ def greedy_decode(
         dec_state, logits_BxV = model.apply(
             variables, dec_state, token_B, method=Seq2Seq.decode_step
         )
-        # PAD and BOS are never predictions: only EOS ends a sequence.
-        logits_BxV = logits_BxV.at[:, jnp.array([PAD_ID, BOS_ID])].set(-jnp.inf)
-        next_B = first_argmax(logits_BxV)
+        next_B = first_argmax(never_predicted(logits_BxV))
         next_B = jnp.where(done_B, PAD_ID, next_B)
         tokens_BxL = tokens_BxL.at[:, t].set(next_B)
         return t + 1, dec_state, next_B, done_B | (next_B == EOS_ID), tokens_BxL
@@ -58,6 +56,11 @@ def greedy_decode(
     )
     _, _, _, _, tokens_BxL = jax.lax.while_loop(cond, body, init)
     return tokens_BxL, sequence_lengths(tokens_BxL)
+
+
+def never_predicted(scores_BxV: jax.Array) -> jax.Array:
+    """Scores (logits or log-probs) with PAD and BOS at -inf: only EOS ends a sequence."""
+    return scores_BxV.at[:, jnp.array([PAD_ID, BOS_ID])].set(-jnp.inf)
 
 
 def first_argmax(logits_BxV: jax.Array) -> jax.Array:

@@ -11,6 +11,8 @@ before. The values are those of plain differentiation (tests/test_linear.py).
 Used by the output layer and by the 'fused' backend's input projection.
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -50,7 +52,21 @@ class Dense(nn.Module):
     @nn.compact
     def __call__(self, x_xD: jax.Array) -> jax.Array:
         shape = (x_xD.shape[-1], self.features)
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, self.param_dtype)
-        bias = self.param("bias", nn.initializers.zeros_init(), shape[1:], self.param_dtype)
-        kernel, bias = kernel.astype(self.dtype), bias.astype(self.dtype)
+        params = dense_params(self, shape, True, nn.initializers.lecun_normal(), self.param_dtype)
+        kernel, bias = (p.astype(self.dtype) for p in params)
         return linear(x_xD.astype(self.dtype), kernel, bias)
+
+
+def dense_params(
+    module: nn.Module,
+    shape: tuple[int, int],
+    use_bias: bool,
+    kernel_init: Any,
+    param_dtype: Any,
+) -> tuple[jax.Array, jax.Array | None]:
+    """`kernel` [D, F] and, with use_bias, `bias` [F] (zeros at init) of `module`, named and
+    laid out as nn.Dense's, so checkpoints read the same. Call from a compact method."""
+    kernel = module.param("kernel", kernel_init, shape, param_dtype)
+    if not use_bias:
+        return kernel, None
+    return kernel, module.param("bias", nn.initializers.zeros_init(), shape[1:], param_dtype)

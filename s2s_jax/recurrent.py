@@ -32,7 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from s2s_jax.linear import linear
+from s2s_jax.linear import dense_params, linear
 
 Carry = tuple[jax.Array, ...]  # Each of shape [B, H]; the last one is h.
 Weights = tuple[jax.Array, jax.Array | None]  # Recurrent kernel_HxG, and bias_G (GRU only).
@@ -166,12 +166,7 @@ class _Weights(nn.Module):
 
     @nn.compact
     def __call__(self) -> Weights:
-        kernel = self.param("kernel", self.kernel_init, self.shape, self.param_dtype)
-        if not self.use_bias:
-            return kernel, None
-        return kernel, self.param(
-            "bias", nn.initializers.zeros_init(), self.shape[1:], self.param_dtype
-        )
+        return dense_params(self, self.shape, self.use_bias, self.kernel_init, self.param_dtype)
 
 
 class _ScanStep(nn.Module):

@@ -56,13 +56,12 @@ def train_step(
             rngs={"dropout": dropout_rng},
             method=Seq2Seq.features,
         )
+        project = functools.partial(model.apply, variables, method=Seq2Seq.project)
         if loss_chunk:
-            project = functools.partial(model.apply, variables, method=Seq2Seq.project)
             return chunked_loss(
                 project, features_BxTxF, batch["tgt_out_BxT"], label_smoothing, loss_chunk
             )
-        logits_BxTxV = model.apply(variables, features_BxTxF, method=Seq2Seq.project)
-        return masked_mean_loss(logits_BxTxV, batch["tgt_out_BxT"], label_smoothing)
+        return masked_mean_loss(project(features_BxTxF), batch["tgt_out_BxT"], label_smoothing)
 
     (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     new_state = state.apply_gradients(grads=grads)
