@@ -30,6 +30,19 @@ def test_grid_points_expand_length_pairs():
         (4, 4, 4), (4, 8, 8), (8, 4, 4), (8, 8, 8)}  # fmt: skip
 
 
+@pytest.mark.parametrize("variant", list(benchmark_config._VARIANTS))
+def test_every_declared_variant_passes_the_checks(variant):
+    """Each variant of experiments/benchmark.py is a valid grid on this machine."""
+    benchmark._check(benchmark_config.get_config(variant))
+
+
+def test_remat_variant_pairs_each_backend_with_remat_off_and_on():
+    points = benchmark.grid_points(benchmark_config.get_config("remat"))
+    assert {(p["backend"], p["remat"]) for p in points} == {
+        ("scan", False), ("scan", True), ("fused", False), ("fused", True)}  # fmt: skip
+    assert {(p["src_len"], p["tgt_len"]) for p in points} == {(128, 128)}
+
+
 def test_bad_grid_value_is_refused(tmp_path):
     """An unknown cell or a non-positive size is a ConfigError naming the grid field."""
     c = _tiny()
