@@ -11,8 +11,6 @@
         --workdir=/tmp/sweep
 """
 
-import json
-import logging as py_logging
 import os
 import sys
 
@@ -66,13 +64,6 @@ def _default_workdir() -> str:
     return os.path.join("workdirs", name + ("_sweep" if sweep else ""))
 
 
-class _QuietLibraries(py_logging.Filter):
-    """Keeps orbax's INFO chatter (several lines per save) out of the logs."""
-
-    def filter(self, record: py_logging.LogRecord) -> bool:
-        return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname
-
-
 def _config_load_error(e: OSError) -> str:
     """One line for a config file that did not load (config_flags defers the error)."""
     lines = [line.strip() for line in str(e.__cause__ or e).splitlines() if line.strip()]
@@ -102,90 +93,32 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _config_for(mode: str, workdir: str):
     """--config when given; otherwise, outside training, the config saved in the workdir."""
-    import ml_collections
+    from s2s_jax.config_checks import saved_config
 
-    from s2s_jax.errors import ConfigError
-
-    saved = os.path.join(workdir, "config.json")
-    if mode == "train" or flags.FLAGS["config"].present or not os.path.exists(saved):
+    if mode == "train" or flags.FLAGS["config"].present:
         return _CONFIG.value
-    logging.info("Using the config saved in %s", saved)
-    with open(saved, encoding="utf-8") as f:
-        try:
-            return ml_collections.ConfigDict(json.load(f))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{saved} is not valid JSON ({e}); pass --config") from e
-
-
-def _log_to_file(path: str) -> None:
-    """Also writes the absl log to `path` (appending)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    handler = py_logging.FileHandler(path)
-    handler.setFormatter(logging.PythonFormatter())
-    handler.addFilter(_QuietLibraries())
-    logging.get_absl_logger().addHandler(handler)
+    return saved_config(workdir) or _CONFIG.value
 
 
 def _sweep(workdir: str) -> None:
     """--sweep or --mode=sweep_report; never starts JAX in this process."""
-    from s2s_jax import sweep_devices, sweep_plan, sweep_report, sweep_runner, sweeps
-    from s2s_jax.errors import UserError
+    from s2s_jax import sweeps
 
     config_spec = flags.FLAGS["config"].config_filename
-    try:
-        sweep = sweeps.load(config_spec)
-        if _MODE.value == "sweep_report":
-            rows = sweep_report.write(workdir, sweep.metric, sweep.mode)
-            print(sweep_report.markdown(rows, sweep.metric, sweep.mode), end="")
-            logging.info("Wrote results.csv, results.md and results.png in %s", workdir)
-            return
-        if _MODE.value != "train":
-            raise UserError(f"--sweep trains its trials; drop --mode={_MODE.value}")
-        overrides = config_flags.get_override_values(flags.FLAGS["config"])
-        plan = sweep_plan.make_plan(config_spec, _CONFIG.value, sweep, overrides)
-        _, slot_envs = sweep_devices.slot_envs(_PLATFORM.value, _SWEEP_PARALLEL.value)
-        sweep_plan.prepare(plan, workdir)
-        _log_to_file(os.path.join(workdir, "sweep.log"))
+    if _MODE.value == "sweep_report":
+        print(sweeps.write_report(config_spec, workdir), end="")
+    elif _MODE.value != "train":
+        sys.exit(f"error: --sweep trains its trials; drop --mode={_MODE.value}")
+    else:
         launcher = [sys.executable, os.path.abspath(__file__)]
         launcher += [f"--platform={_PLATFORM.value}"] if _PLATFORM.value else []
-        sweep_runner.run(plan, workdir, launcher, slot_envs)
-    except UserError as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt as e:
-        print(f"stopped: {e}", file=sys.stderr)
-        sys.exit(130)
+        overrides = config_flags.get_override_values(flags.FLAGS["config"])
+        sweeps.run_sweep(config_spec, _CONFIG.value, overrides, workdir, launcher,
+                         _PLATFORM.value, _SWEEP_PARALLEL.value)  # fmt: skip
 
 
-def _read_stdin_lines() -> list[str]:
-    """Sentences from stdin, one per line; a clear error for bytes that are not UTF-8."""
-    from s2s_jax.errors import UserError
-
-    data = sys.stdin.buffer.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(
-            f"stdin is not UTF-8: byte {data[e.start]:#04x} on line {line} "
-            f"(offset {e.start}); convert the input to UTF-8"
-        ) from e
-    return text.splitlines()
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        _ = "seed" in _CONFIG.value  # A config file that did not load raises on first use.
-    except OSError as e:
-        sys.exit(_config_load_error(e))
-    logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
-    workdir = _WORKDIR.value or _default_workdir()
-    if _SWEEP_PARALLEL.value is not None and not _SWEEP.value:
-        sys.exit("error: --sweep_parallel needs --sweep")
-    if _SWEEP.value or _MODE.value == "sweep_report":
-        _sweep(workdir)
-        return
+def _run(workdir: str) -> None:
+    """Starts JAX on the chosen platform and runs --mode."""
     from s2s_jax.host_memory import keep_freed_memory
 
     keep_freed_memory()  # Before JAX allocates anything: reuse step buffers (host_memory.py).
@@ -200,28 +133,50 @@ def main(argv: list[str]) -> None:
         sys.exit(
             f"error: --platform={_PLATFORM.value}: no such device here ({str(e).splitlines()[0]})"
         )
+    from s2s_jax import evaluate, text_log, train
+    from s2s_jax.data.base import decode_utf8
 
-    from s2s_jax import evaluate, train
+    config = _config_for(_MODE.value, workdir)
+    if _MODE.value == "train":
+        text_log.log_to_file(os.path.join(workdir, "train.log"))
+        train.train_and_evaluate(config, workdir)
+    elif _MODE.value == "eval":
+        evaluate.run_eval(config, workdir)
+    elif _MODE.value == "decode":
+        for src, hyp in evaluate.translate(config, workdir, _TEXT.value):
+            print(f"{src}\t{hyp}")
+    elif _MODE.value == "benchmark":
+        from s2s_jax.benchmark.run import run_benchmark
+
+        run_benchmark(config, workdir)
+    elif _MODE.value == "translate":
+        if _TEXT.value is None:  # One sentence per line of stdin.
+            texts = decode_utf8(sys.stdin.buffer.read(), "stdin").splitlines()
+        else:
+            texts = _TEXT.value
+        for _, hyp in evaluate.translate(config, workdir, texts):
+            print(hyp)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        _ = "seed" in _CONFIG.value  # A config file that did not load raises on first use.
+    except OSError as e:
+        sys.exit(_config_load_error(e))
+    from s2s_jax import text_log
     from s2s_jax.errors import UserError
 
+    text_log.quiet_libraries()
+    workdir = _WORKDIR.value or _default_workdir()
+    if _SWEEP_PARALLEL.value is not None and not _SWEEP.value:
+        sys.exit("error: --sweep_parallel needs --sweep")
     try:
-        config = _config_for(_MODE.value, workdir)
-        if _MODE.value == "train":
-            _log_to_file(os.path.join(workdir, "train.log"))
-            train.train_and_evaluate(config, workdir)
-        elif _MODE.value == "eval":
-            evaluate.run_eval(config, workdir)
-        elif _MODE.value == "decode":
-            for src, hyp in evaluate.translate(config, workdir, _TEXT.value):
-                print(f"{src}\t{hyp}")
-        elif _MODE.value == "benchmark":
-            from s2s_jax import benchmark
-
-            benchmark.run_benchmark(config, workdir)
-        elif _MODE.value == "translate":
-            texts = _TEXT.value if _TEXT.value is not None else _read_stdin_lines()
-            for _, hyp in evaluate.translate(config, workdir, texts):
-                print(hyp)
+        if _SWEEP.value or _MODE.value == "sweep_report":
+            _sweep(workdir)
+        else:
+            _run(workdir)
     except UserError as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt as e:

@@ -3,8 +3,12 @@
     python launch.py --mode=benchmark --config=experiments/benchmark.py:base \
         --workdir=workdirs/bench
 
+Each point is an ordinary experiment config (the shared base, synthetic data,
+the point's fields set), built and jitted by `experiment.build` as a training
+run is, and checked by config_checks before anything is measured.
+
 Variants. The first three are the reference configurations of the PyTorch twin
-in ../shared/bench (compare with `python -m s2s_jax.compare_torch`):
+in ../shared/bench (compare with `python scripts/compare_torch.py`):
 
 - `small`, `base`: one point each.
 - `long`: length 128 with the loss in chunks of 16 steps, with and without
@@ -19,6 +23,8 @@ in ../shared/bench (compare with `python -m s2s_jax.compare_torch`):
 """
 
 import ml_collections
+
+from experiments import base
 
 _BASE = {
     "batch_size": (64,),
@@ -54,38 +60,48 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if variant not in _VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {list(_VARIANTS)}")
     small = variant == "small"
-    c = ml_collections.ConfigDict()
-    c.seed = 0
+    c = base.get_config()
+    # Random token ids (s2s_jax/data/synthetic.py); the grid's `lengths` set src_len, tgt_len.
+    c.synthetic = ml_collections.ConfigDict()
+    c.synthetic.vocab_size = 1000 if small else 8000  # Source and target vocabulary.
+    c.synthetic.src_len = 32  # Set per point by the grid.
+    c.synthetic.tgt_len = 32  # Set per point by the grid (target tokens plus EOS).
+    c.synthetic.num_eval = 64  # Held-out pairs (a training run on this config evaluates them).
+    base.override(c, {
+        "model.embed_size": 64 if small else 256,
+        # As the PyTorch twin trains: Adam at a constant 1e-3, no clipping, no smoothing.
+        "optim.learning_rate": 1e-3,
+        "optim.schedule": "constant",
+        "optim.warmup_steps": 0,
+        "optim.grad_clip_norm": 0.0,
+        "eval.early_exit": False,  # Decode tgt_len tokens per sentence: a fixed amount of work.
+    })  # fmt: skip
 
-    c.settings = ml_collections.ConfigDict()  # Shared by every point.
-    c.settings.vocab_size = 1000 if small else 8000  # Source and target vocabulary.
-    c.settings.embed_size = 64 if small else 256
-    c.settings.num_layers = 1
-    c.settings.warmup = 2  # Untimed calls after compiling.
-    c.settings.reps = 5  # Timed blocks; the median, min and max are reported.
-    c.settings.calls_per_rep = 5 if variant in ("small", "base") else 3  # Calls per timed block.
-    c.settings.decode = True  # Also time greedy decoding (tgt_len tokens, no early exit).
-    c.settings.beam_size = 4  # Also time beam search with this many beams; 0 skips it.
-    c.settings.length_penalty = 0.6  # Beam search's GNMT length-penalty alpha.
+    c.benchmark = ml_collections.ConfigDict()  # How each point is measured.
+    c.benchmark.warmup = 2  # Untimed calls after compiling.
+    c.benchmark.reps = 5  # Timed blocks; the median, min and max are reported.
+    c.benchmark.calls_per_rep = 5 if variant in ("small", "base") else 3  # Calls per timed block.
+    c.benchmark.decode = True  # Also time greedy decoding (tgt_len tokens, no early exit).
+    c.benchmark.beam_size = 4  # Also time beam search with this many beams; 0 skips it.
     # Peak memory every point must stay within (MiB of device memory, or of the process's
     # peak RSS on CPU); a point above it is flagged in the table and fails the run.
     # 0 = no bound. `long` states 1,024 MiB for B=32, length 128 (measured: 909-918 MiB).
-    c.settings.memory_bound_mib = 1024 if variant == "long" else 0
+    c.benchmark.memory_bound_mib = 1024 if variant == "long" else 0
 
-    c.grid = ml_collections.ConfigDict()  # Every combination of these lists is one point.
+    # Every combination of these lists is one point; each sets one experiment config field
+    # (s2s_jax/benchmark/grid.py), and the other fields are the ones above.
+    c.benchmark.grid = ml_collections.ConfigDict()
     grid = {**_BASE, **_VARIANTS[variant]}
-    c.grid.batch_size = grid["batch_size"]
-    c.grid.lengths = grid["lengths"]  # (source, target) length pairs.
-    c.grid.hidden_size = grid["hidden_size"]
-    c.grid.cell = grid["cell"]  # 'lstm', 'gru' or 'rnn'.
-    c.grid.dtype = grid["dtype"]  # Compute dtype; params stay float32.
-    c.grid.scan_unroll = grid["scan_unroll"]  # Time steps per loop iteration.
-    # How layers run over time (recurrent.py): 'fused' is the custom-VJP path, the
-    # fastest on CPU; 'scan' is plain nn.scan; 'cudnn' needs a CUDA GPU and the LSTM.
-    c.grid.backend = grid["backend"]
-    # 'basic' (the context vector starts the decoder) or 'context' (it also feeds every step).
-    c.grid.decoder = grid["decoder"]
-    c.grid.remat = grid["remat"]  # Recompute activations in the backward pass.
-    # Target steps per chunk of the output layer and loss (train.loss_chunk_size); 0 = whole.
-    c.grid.loss_chunk = grid["loss_chunk"]
+    c.benchmark.grid.batch_size = grid["batch_size"]  # train.batch_size.
+    c.benchmark.grid.lengths = grid["lengths"]  # (synthetic.src_len, synthetic.tgt_len) pairs.
+    c.benchmark.grid.hidden_size = grid["hidden_size"]  # model.hidden_size.
+    c.benchmark.grid.cell = grid["cell"]  # model.cell: 'lstm', 'gru' or 'rnn'.
+    c.benchmark.grid.dtype = grid["dtype"]  # model.dtype, the compute dtype; params stay float32.
+    c.benchmark.grid.scan_unroll = grid["scan_unroll"]  # model.scan_unroll.
+    # model.backend: 'fused' is the custom-VJP path, the fastest on CPU; 'scan' is plain
+    # nn.scan; 'cudnn' needs a CUDA GPU and the LSTM.
+    c.benchmark.grid.backend = grid["backend"]
+    c.benchmark.grid.decoder = grid["decoder"]  # model.decoder: 'basic' or 'context'.
+    c.benchmark.grid.remat = grid["remat"]  # model.remat: recompute in the backward pass.
+    c.benchmark.grid.loss_chunk = grid["loss_chunk"]  # train.loss_chunk_size; 0 = whole.
     return c

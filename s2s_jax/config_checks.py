@@ -1,15 +1,19 @@
-"""Checks an experiment config before anything runs, naming the bad field."""
+"""Checks an experiment config before anything runs, naming the bad field; reads a saved one."""
 
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 import ml_collections
+from absl import logging
 
+from s2s_jax.data import KINDS
+from s2s_jax.data.generated import TASKS
 from s2s_jax.errors import ConfigError
-from s2s_jax.model import DECODERS
+from s2s_jax.model.decoders import DECODERS
+from s2s_jax.model.recurrent import BACKENDS, CELLS
 from s2s_jax.optim import OPTIMIZERS, SCHEDULES
-from s2s_jax.recurrent import BACKENDS, CELLS
-from s2s_jax.tasks import TASKS
 
 
 def _positive(v: Any) -> bool:
@@ -63,6 +67,10 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
         lambda v: len(v) > 0 and all(_positive(b) for b in v) and list(v) == sorted(set(v)),
     ),
     "data.max_tokens": ("an integer >= 0 (0: train.batch_size sentences)", _non_negative),
+    "synthetic.vocab_size": ("an integer > 4", lambda v: _positive(v) and v > 4),
+    "synthetic.src_len": ("an integer > 0", _positive),
+    "synthetic.tgt_len": ("an integer > 0 (the target plus EOS)", _positive),
+    "synthetic.num_eval": ("an integer > 0", _positive),
     "model.cell": (f"one of {CELLS}", _one_of(*CELLS)),
     "model.embed_size": ("an integer > 0", _positive),
     "model.hidden_size": ("an integer > 0", _positive),
@@ -108,6 +116,7 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "eval.num_examples_to_log": ("an integer >= 0", _non_negative),
     "eval.beam_size": ("an integer > 0 (1: greedy)", _positive),
     "eval.length_penalty": ("a number >= 0", lambda v: isinstance(v, int | float) and v >= 0),
+    "eval.early_exit": ("True or False", _one_of(True, False)),
 }
 
 
@@ -122,11 +131,16 @@ def _lookup(config: ml_collections.ConfigDict, dotted: str) -> Any:
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     """Raises ConfigError naming the first bad field of `config`."""
-    if ("task" in config) == ("data" in config):
-        raise ConfigError("a config needs exactly one of config.task (generated) or config.data")
+    kinds = [kind for kind in KINDS if kind in config]
+    if len(kinds) != 1:
+        raise ConfigError(
+            "a config needs exactly one of config.task (generated), config.data (parallel "
+            f"text) or config.synthetic (random ids); it has {kinds or 'none'}"
+        )
     for field, (expected, ok) in _RULES.items():
-        if field.split(".")[0] in ("task", "data") and field.split(".")[0] not in config:
-            continue  # The other kind of experiment's block.
+        section = field.split(".")[0]
+        if section in KINDS and section not in config:
+            continue  # Another kind of experiment's block.
         value = _lookup(config, field)
         if not ok(value):
             raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
@@ -166,3 +180,70 @@ def check_backend(
             f"{block}.backend='cudnn' needs a CUDA GPU, but this run's devices are "
             f"{platform!r}; use backend='fused' (or 'scan') here"
         )
+
+
+def saved_config(workdir: str) -> ml_collections.ConfigDict | None:
+    """The config a training run saved in workdir/config.json; None if there is none."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return None
+    logging.info("Using the config saved in %s", path)
+    with open(path, encoding="utf-8") as f:
+        try:
+            return ml_collections.ConfigDict(json.load(f))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path} is not valid JSON ({e}); pass --config") from e
+
+
+_BENCHMARK_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "benchmark.warmup": ("an integer >= 0", _non_negative),
+    "benchmark.reps": ("an integer > 0", _positive),
+    "benchmark.calls_per_rep": ("an integer > 0", _positive),
+    "benchmark.decode": ("True or False", _one_of(True, False)),
+    "benchmark.beam_size": ("an integer >= 0 (0 skips beam search)", _non_negative),
+    "benchmark.memory_bound_mib": ("an integer >= 0 (0: none)", _non_negative),
+}
+
+
+def validate_benchmark(config: ml_collections.ConfigDict, num_devices: int, platform: str) -> None:
+    """Checks a benchmark config: its settings, every grid value, and every point's config.
+
+    Grid values are held to the rules of the experiment config fields they set,
+    and errors name the grid axis, e.g. config.benchmark.grid.cell.
+    """
+    from s2s_jax.benchmark.grid import FIELDS, grid_points, point_config
+
+    for field, (expected, ok) in _BENCHMARK_RULES.items():
+        value = _lookup(config, field)
+        if not ok(value):
+            raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
+    grid = _lookup(config, "benchmark.grid")
+    if set(grid) != set(FIELDS):
+        raise ConfigError(
+            f"config.benchmark.grid has axes {sorted(grid)}; expected exactly {sorted(FIELDS)}"
+        )
+    for axis, values in grid.items():
+        if not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"config.benchmark.grid.{axis}={values!r}: expected a list of values")
+        if axis == "lengths":
+            if not all(isinstance(v, list | tuple) and len(v) == 2 for v in values):
+                raise ConfigError(
+                    f"config.benchmark.grid.lengths={values}: expected (src, tgt) pairs"
+                )
+            checks = [(field, [v[i] for v in values]) for i, field in enumerate(FIELDS[axis])]
+        else:
+            checks = [(FIELDS[axis], list(values))]
+        for field, field_values in checks:
+            expected, ok = _RULES[field]
+            bad = [v for v in field_values if not ok(v)]
+            if bad:
+                raise ConfigError(
+                    f"config.benchmark.grid.{axis} has {bad}: expected values that are "
+                    f"{expected} (for config.{field})"
+                )
+    for point in grid_points(config):
+        try:
+            validate(point_config(config, point), num_devices)
+        except ConfigError as e:
+            raise ConfigError(f"config.benchmark.grid point {point}: {e}") from e
+        check_backend(ml_collections.ConfigDict(point), platform, "config.benchmark.grid")

@@ -16,8 +16,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from s2s_jax import checkpointing, experiment, translation_metrics
-from s2s_jax.data import Pair
+from s2s_jax import checkpointing, experiment
+from s2s_jax.data import Pair, translation_metrics
 from s2s_jax.losses import summarize
 from s2s_jax.metric_log import MetricLog
 from s2s_jax.steps import tree_add

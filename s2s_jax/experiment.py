@@ -16,8 +16,9 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from s2s_jax import beam_search, checkpointing, config_checks, decoding, steps
+from s2s_jax import checkpointing, config_checks, steps
 from s2s_jax.data import Data, make_data
+from s2s_jax.decoding import beam_search, greedy
 from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.optim import make_optimizer, make_schedule
 
@@ -71,15 +72,16 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
         label_smoothing=config.train.label_smoothing,
         loss_chunk=config.train.loss_chunk_size,
     )
+    lengths = {"max_len": data.max_decode_len, "early_exit": config.eval.early_exit}
     if config.eval.beam_size == 1:
-        decode = functools.partial(decoding.greedy_decode, model, max_len=data.max_decode_len)
+        decode = functools.partial(greedy.greedy_decode, model, **lengths)
     else:
         decode = functools.partial(
             beam_search.beam_search,
             model,
-            max_len=data.max_decode_len,
             beam_size=config.eval.beam_size,
             length_penalty=config.eval.length_penalty,
+            **lengths,
         )
     return Experiment(
         config=config,

@@ -1,9 +1,7 @@
-"""Metrics to JSON lines and TensorBoard, and a progress line with steps/s and ETA."""
+"""Metrics to JSON lines and TensorBoard."""
 
-import datetime
 import json
 import os
-import time
 
 from tensorboardX import SummaryWriter
 
@@ -33,27 +31,3 @@ class MetricLog:
     def close(self) -> None:
         self._file.close()
         self._tb.close()
-
-
-class Progress:
-    """Measures steps/s between reports and estimates the time left.
-
-    `deadline` (a `time.monotonic()` value, or inf) caps the estimate: a run
-    with a time budget ends then, whatever its step count.
-    """
-
-    def __init__(self, start_step: int, num_steps: int, deadline: float = float("inf")):
-        self.num_steps, self.deadline = num_steps, deadline
-        self._step, self._time = start_step, time.perf_counter()
-
-    def report(self, step: int) -> dict[str, float]:
-        """Steps/s since the last report; call at step `step`."""
-        now = time.perf_counter()
-        rate = (step - self._step) / max(now - self._time, 1e-9)
-        self._step, self._time = step, now
-        return {"steps_per_sec": rate}
-
-    def eta(self, step: int, steps_per_sec: float) -> str:
-        seconds = (self.num_steps - step) / max(steps_per_sec, 1e-9)
-        seconds = max(0.0, min(seconds, self.deadline - time.monotonic()))
-        return str(datetime.timedelta(seconds=round(seconds)))

@@ -7,10 +7,9 @@ import jax
 import optax
 from flax.training import train_state
 
+from s2s_jax.data import Batch
 from s2s_jax.losses import chunked_loss, masked_mean_loss, metric_sums, token_nll_and_loss
 from s2s_jax.model import Seq2Seq
-
-Batch = dict[str, jax.Array]  # src_BxS, tgt_in_BxT, tgt_out_BxT.
 
 
 class TrainState(train_state.TrainState):

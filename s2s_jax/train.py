@@ -14,10 +14,7 @@ checkpoint and raises KeyboardInterrupt. A second interrupt stops at once.
 import contextlib
 import json
 import os
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -25,10 +22,11 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
-from s2s_jax import checkpointing, evaluate, experiment
+from s2s_jax import checkpointing, evaluate, experiment, interrupts
 from s2s_jax.losses import summarize
-from s2s_jax.metric_log import MetricLog, Progress
+from s2s_jax.metric_log import MetricLog
 from s2s_jax.model import param_count
+from s2s_jax.progress import Progress
 from s2s_jax.steps import tree_add
 
 
@@ -40,31 +38,6 @@ def _train_metrics(sums: dict[str, float], lr: float) -> dict[str, float]:
         "grad_norm": float(sums["grad_norm_sum"]) / steps,
         "learning_rate": lr,
     }
-
-
-@contextlib.contextmanager
-def _deferred_interrupts() -> Iterator[list[int]]:
-    """Yields a list that SIGINT/SIGTERM append to, instead of stopping mid-step.
-
-    Stopping mid-step would lose the state: the train step donates its input.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():  # Signals need the main thread.
-        yield received
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, frame: object) -> None:
-        received.append(signum)
-        signal.signal(signum, previous[signum])  # A second one acts at once.
-
-    for s in previous:
-        signal.signal(s, handler)
-    try:
-        yield received
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def train_and_evaluate(
@@ -80,7 +53,8 @@ def train_and_evaluate(
     logging.info("Devices: %s", exp.mesh.devices.tolist())
     stream = exp.data.train_batches()
     best_metric = exp.data.best_metric
-    with contextlib.ExitStack() as cleanup, _deferred_interrupts() as interrupts:
+    deferred = interrupts.deferred(second_acts_at_once=True)
+    with contextlib.ExitStack() as cleanup, deferred as received:
         manager = checkpointing.make_manager(workdir, config.train.max_checkpoints_to_keep)
         cleanup.callback(manager.close)
         cleanup.callback(manager.wait_until_finished)  # Callbacks run last-in, first-out.
@@ -146,7 +120,7 @@ def train_and_evaluate(
                 save(manager)
             if last:
                 break
-            if interrupts:
+            if received:
                 if step not in manager.all_steps():
                     save(manager)
                 logging.warning("Interrupted: saved step %d in %s", step, manager.directory)

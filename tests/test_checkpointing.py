@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 
 from s2s_jax import checkpointing, evaluate, experiment, train
-from s2s_jax.tasks import TrainStream
+from s2s_jax.data.generated import TrainStream
 
 
 def _assert_trees_equal(a, b):

@@ -1,10 +1,9 @@
 """Tests for s2s_jax.config_checks.validate: good configs pass, bad fields are named."""
 
-import en_ko
-import generated
 import ml_collections
 import pytest
 
+from experiments import en_ko, generated
 from s2s_jax.config_checks import check_backend, validate
 from s2s_jax.errors import ConfigError, UserError
 

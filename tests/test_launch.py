@@ -5,7 +5,7 @@ import os
 import shutil
 
 import pytest
-from launcher import run_launch
+from helpers import run_launch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = "--config=experiments/generated.py:reverse"

@@ -1,0 +1,64 @@
+"""What the trainer needs from a dataset: the `Data` and `TrainBatches` protocols.
+
+Every dataset (generated.py, translation.py, synthetic.py) hands out
+fixed-shape numpy batches and scores decoded strings.
+"""
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from s2s_jax.errors import UserError
+
+# src_BxS, tgt_in_BxT, tgt_out_BxT: int32 ids, PAD-padded. Host (numpy) arrays here; the steps
+# take the same dict as device arrays.
+Batch = dict[str, Any]
+Pair = tuple[str, str]  # (source text, target text).
+
+
+class TrainBatches(Protocol):
+    """An endless, resumable stream of train batches."""
+
+    def __next__(self) -> Batch: ...
+    def __iter__(self) -> Iterator[Batch]: ...
+    def state(self) -> dict[str, Any]: ...
+    def restore(self, state: dict[str, Any]) -> None: ...
+    def stats(self) -> dict[str, float]: ...
+
+
+class Data(Protocol):
+    src_vocab_size: int
+    tgt_vocab_size: int
+    max_decode_len: int  # Decoding stops after this many tokens.
+    best_metric: str  # The eval metric that picks the best checkpoint (higher is better).
+
+    def example_batch(self) -> Batch: ...
+    def train_batches(self) -> TrainBatches: ...
+    def eval_sets(self) -> dict[str, list[Pair]]:
+        """Named held-out sets; the first one selects the best checkpoint."""
+        ...
+
+    def eval_batches(self, pairs: list[Pair]) -> list[Batch]: ...
+    def encode_sources(self, texts: list[str], line_numbers: list[int]) -> np.ndarray:
+        """src_BxS for free-form inputs; `line_numbers` name them in warnings."""
+        ...
+
+    def detokenize(self, ids: np.ndarray) -> str: ...
+    def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]: ...
+
+
+def exact_match(hyps: list[str], pairs: list[Pair]) -> float:
+    return float(np.mean([h == tgt for h, (_, tgt) in zip(hyps, pairs, strict=True)]))
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    """`data` as text; a UserError naming `where`, the line and the byte if it is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"{where}:{line}: not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); "
+            "convert it to UTF-8"
+        ) from e

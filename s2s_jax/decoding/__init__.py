@@ -1,0 +1,1 @@
+"""Search over the decoder's outputs: greedy decoding and beam search."""

@@ -1,0 +1,277 @@
+"""Runs a sweep's trials, each a launch.py subprocess training in W/<trial-name>.
+
+- Trials that finished (final_eval.json and an 'ok' status.json) are skipped;
+  the others run, and an interrupted one resumes from its own checkpoints.
+- Up to `len(slot_envs)` trials run at once; the trial in slot i gets
+  slot_envs[i] added to its environment (its share of the accelerators).
+- A trial's stdout and stderr are appended to W/<trial>/stdout.log, stderr.log;
+  how it ended goes to W/<trial>/status.json: ok, failed (a non-zero exit, no
+  final_eval.json, or NaN in it) with the exit code and the last lines of
+  stderr, or interrupted. A failure does not stop the sweep; at the end the
+  failed trials are reported in a SweepFailedError.
+- SIGINT/SIGTERM are forwarded to the running trials, which save a checkpoint
+  and stop; the sweep then stops too, and a rerun resumes. Trials run in their
+  own process group, so a Ctrl-C in the terminal reaches them once, forwarded.
+- Each finished trial logs one line with its result, the elapsed time and an ETA;
+  the results table and plot are rewritten when the sweep stops (report.py).
+"""
+
+import contextlib
+import dataclasses
+import datetime
+import os
+import subprocess
+import time
+from typing import IO, Any
+
+import ml_collections
+from absl import logging
+
+from s2s_jax import interrupts, text_log
+from s2s_jax.errors import UserError
+from s2s_jax.progress import format_duration
+from s2s_jax.sweeps import devices, files, report, spec
+from s2s_jax.sweeps.plan import Plan, Trial, command, make_plan, prepare
+
+_ERROR_LINES = 20  # Lines of stderr kept in status.json.
+_POLL_SECONDS = 0.1
+
+
+class SweepFailedError(UserError):
+    """Some trials failed; the others ran to the end."""
+
+
+def eta_seconds(durations: list[float], remaining: int, parallel: int) -> float:
+    """Time left for `remaining` trials at the mean duration so far, `parallel` at a time."""
+    if not durations:
+        return float("nan")
+    return sum(durations) / len(durations) * remaining / max(parallel, 1)
+
+
+def is_finished(trial_dir: str) -> bool:
+    """Whether the trial ran to the end: final_eval.json and an 'ok' status."""
+    status = files.read_json(os.path.join(trial_dir, files.STATUS)) or {}
+    return status.get("status") == files.OK and os.path.isfile(
+        os.path.join(trial_dir, files.FINAL_EVAL)
+    )
+
+
+@dataclasses.dataclass
+class _Running:
+    trial: Trial
+    slot: int
+    proc: subprocess.Popen
+    start: float
+    logs: list[IO[bytes]]
+    stderr_offset: int  # Where this attempt's stderr starts in stderr.log.
+
+
+def _start(
+    plan: Plan, trial: Trial, workdir: str, launcher: list[str], slot: int, env: dict[str, str]
+) -> _Running:
+    trial_dir = os.path.join(workdir, trial.name)
+    status_path = os.path.join(trial_dir, files.STATUS)
+    previous = files.read_json(status_path) or {}
+    attempt = previous.get("attempts", 0) + 1
+    argv = command(plan, trial, workdir, launcher)
+    names = (files.STDOUT, files.STDERR)
+    logs = [open(os.path.join(trial_dir, n), "ab") for n in names]  # noqa: SIM115 (see _finish)
+    now = datetime.datetime.now().isoformat(timespec="seconds")
+    for log in logs:
+        log.write(f"==== attempt {attempt}, {now}: {' '.join(argv)}\n".encode())
+        log.flush()
+    files.write_json(
+        status_path,
+        {
+            "status": files.RUNNING,
+            "attempts": attempt,
+            "wall_seconds": previous.get("wall_seconds", 0.0),
+            "started": now,
+            "env": env,
+        },
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=logs[0],
+        stderr=logs[1],
+        env={**os.environ, **env},
+        start_new_session=True,  # Signals reach it only through the sweep.
+    )
+    logging.info("start  %s (attempt %d)%s", trial.name, attempt, f" with {env}" if env else "")
+    return _Running(trial, slot, proc, time.monotonic(), logs, logs[1].tell())
+
+
+def _stderr_tail(path: str, offset: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        lines = f.read().decode("utf-8", errors="replace").rstrip().splitlines()
+    return "\n".join(lines[-_ERROR_LINES:])
+
+
+def _finish(run: _Running, workdir: str, interrupted: bool) -> dict:
+    """Writes the trial's status.json after its process ended; returns it."""
+    for log in run.logs:
+        log.close()
+    trial_dir = os.path.join(workdir, run.trial.name)
+    status_path = os.path.join(trial_dir, files.STATUS)
+    previous = files.read_json(status_path) or {}
+    code = run.proc.returncode
+    error = _stderr_tail(os.path.join(trial_dir, files.STDERR), run.stderr_offset)
+    final = files.read_json(os.path.join(trial_dir, files.FINAL_EVAL))
+    if code == 0 and final is None:
+        status, error = files.FAILED, f"exited 0 without {files.FINAL_EVAL}"
+    elif code == 0 and (nans := files.nan_paths(final)):
+        status, error = files.FAILED, f"NaN in {files.FINAL_EVAL}: {', '.join(nans)}"
+    elif code == 0:
+        status, error = files.OK, ""
+    else:
+        status = files.INTERRUPTED if interrupted else files.FAILED
+    result = {
+        **previous,
+        "status": status,
+        "exit_code": code,
+        "error": error,
+        "wall_seconds": previous.get("wall_seconds", 0.0) + time.monotonic() - run.start,
+        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    files.write_json(status_path, result)
+    return result
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+class _Scheduler:
+    """The trials still to run, the ones running, and what the finished ones gave."""
+
+    def __init__(
+        self, plan: Plan, workdir: str, launcher: list[str], slot_envs: list[dict[str, str]]
+    ):
+        self.plan, self.workdir, self.launcher, self.slot_envs = plan, workdir, launcher, slot_envs
+        self.todo = [t for t in plan.trials if not is_finished(os.path.join(workdir, t.name))]
+        self.total, self.start = len(self.todo), time.monotonic()
+        self.free, self.running = list(range(len(slot_envs))), []
+        self.durations: list[float] = []
+        self.failed: list[str] = []  # 'name (exit code: last line of stderr)'.
+        self.stopped: list[str] = []
+
+    def start_trials(self) -> None:
+        """Starts trials in the free slots."""
+        while self.todo and self.free:
+            slot = self.free.pop(0)
+            trial = self.todo.pop(0)
+            env = self.slot_envs[slot]
+            self.running.append(_start(self.plan, trial, self.workdir, self.launcher, slot, env))
+
+    def forward(self, signum: int) -> None:
+        logging.warning("Signal %d: stopping the running trials (they save a checkpoint)", signum)
+        for r in self.running:
+            with contextlib.suppress(ProcessLookupError):
+                r.proc.send_signal(signum)
+
+    def collect_finished(self, interrupted: bool) -> None:
+        """Records and logs the trials whose process ended."""
+        for r in [r for r in self.running if r.proc.poll() is not None]:
+            self.running.remove(r)
+            self.free = sorted([*self.free, r.slot])
+            status = _finish(r, self.workdir, interrupted)
+            seconds = time.monotonic() - r.start
+            if status["status"] == files.INTERRUPTED:
+                self.stopped.append(r.trial.name)
+                took = format_duration(seconds)
+                logging.info("stop   %s: interrupted after %s", r.trial.name, took)
+                continue
+            self.durations.append(seconds)
+            if status["status"] == files.FAILED:
+                error = f"exit {status['exit_code']}: {_last_line(status['error'])}"
+                self.failed.append(f"{r.trial.name} ({error})")
+                result = f"FAILED, {error}"
+            else:
+                path = os.path.join(self.workdir, r.trial.name, files.FINAL_EVAL)
+                value = files.metric_value(files.read_json(path), self.plan.metric)
+                shown = "missing from final_eval.json" if value is None else f"{value:.4g}"
+                result = f"ok, {self.plan.metric} {shown}"
+            left = len(self.todo) + len(self.running)
+            eta = eta_seconds(self.durations, left, len(self.slot_envs))
+            logging.info(
+                "[%d/%d] %s: %s, in %s | elapsed %s, ETA %s",
+                len(self.durations), self.total, r.trial.name, result, format_duration(seconds),
+                format_duration(time.monotonic() - self.start),
+                format_duration(eta) if left else "done",
+            )  # fmt: skip
+
+
+def run(plan: Plan, workdir: str, launcher: list[str], slot_envs: list[dict[str, str]]) -> None:
+    """Runs the trials of `plan` not yet finished (the workdir is `prepare`d).
+
+    `launcher` is [python, launch.py, extra flags...]. Raises KeyboardInterrupt
+    if interrupted, SweepFailedError if a trial failed; writes the report either way.
+    """
+    sched = _Scheduler(plan, workdir, launcher, slot_envs)
+    for trial in plan.trials:
+        if trial not in sched.todo:
+            logging.info("skip   %s: finished in an earlier run", trial.name)
+    logging.info(
+        "Sweep of %d trials in %s: %d to run, %d at a time",
+        len(plan.trials), workdir, len(sched.todo), len(slot_envs),
+    )  # fmt: skip
+    with interrupts.deferred(second_acts_at_once=False) as received:
+        forwarded = 0
+        while (sched.todo and not received) or sched.running:
+            for signum in received[forwarded:]:  # Each signal once to every running trial.
+                sched.forward(signum)
+            forwarded = len(received)
+            if not received:
+                sched.start_trials()
+            sched.collect_finished(interrupted=bool(received))
+            time.sleep(_POLL_SECONDS)
+    rows = report.write(workdir, plan.metric, plan.mode)
+    table = report.markdown(rows, plan.metric, plan.mode)
+    logging.info("Results in %s:\n%s", workdir, table)
+    if received:
+        raise KeyboardInterrupt(
+            f"sweep interrupted; stopped {', '.join(sched.stopped) or 'no running trial'}, "
+            f"{len(sched.todo)} not started; rerun the same command to resume"
+        )
+    if sched.failed:
+        raise SweepFailedError(
+            f"{len(sched.failed)} of {len(plan.trials)} trials failed: "
+            f"{'; '.join(sched.failed)}; see {os.path.join(workdir, '<trial>', files.STDERR)}"
+        )
+
+
+def run_sweep(
+    config_spec: str,
+    config: ml_collections.ConfigDict,
+    cli_overrides: dict[str, Any],
+    workdir: str,
+    launcher: list[str],
+    platform: str | None = None,
+    parallel: int | None = None,
+) -> None:
+    """Trains every trial of the experiment file's `get_sweep(arg)` not yet finished.
+
+    `config_spec` is --config ('path.py[:arg]') and `config` its config;
+    `cli_overrides` the sweep's --config.* flags, which go to every trial;
+    `launcher` the command that trains one trial ([python, launch.py, flags...]),
+    to which each trial's --config, --workdir and overrides are added.
+    `parallel` trials run at a time (None: one per accelerator, or 1 on CPU).
+    Logs to workdir/sweep.log; raises as `run` does.
+    """
+    sweep = spec.load(config_spec)
+    trials = make_plan(config_spec, config, sweep, cli_overrides)
+    _, slot_envs = devices.slot_envs(platform, parallel)
+    prepare(trials, workdir)
+    text_log.log_to_file(os.path.join(workdir, "sweep.log"))
+    run(trials, workdir, launcher, slot_envs)
+
+
+def write_report(config_spec: str, workdir: str) -> str:
+    """Rebuilds results.csv, .md and .png from the trial folders; returns the table."""
+    sweep = spec.load(config_spec)
+    rows = report.write(workdir, sweep.metric, sweep.mode)
+    logging.info("Wrote results.csv, results.md and results.png in %s", workdir)
+    return report.markdown(rows, sweep.metric, sweep.mode)

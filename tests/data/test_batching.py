@@ -1,0 +1,188 @@
+"""Tests for s2s_jax.batching: pad_batch layout and bucketed, resumable train batches."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from s2s_jax.data.batching import BucketedBatches, pad_batch
+from s2s_jax.errors import CheckpointError, ConfigError
+from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
+
+BOUNDARIES = [8, 16, 24, 32, 48, 64]
+
+
+def _examples(n: int = 600, seed: int = 0, max_len: int = 80) -> list[tuple[list, list]]:
+    """Random id pairs (ids >= 4, so never a special id), a few longer than 64 tokens."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        s, t = rng.integers(0, max_len, size=2) if rng.random() < 0.05 else rng.integers(0, 40, 2)
+        out.append((rng.integers(4, 50, s).tolist(), rng.integers(4, 50, t).tolist()))
+    return out
+
+
+def _fits(example) -> bool:
+    src, tgt = example
+    return max(len(src), len(tgt) + 1) <= BOUNDARIES[-1]
+
+
+def _rows(batch) -> list[tuple[tuple, tuple]]:
+    """(src, tgt) of every non-empty row, read back from the padded arrays."""
+    rows = []
+    for src, tgt_in, tgt_out in zip(*batch.values(), strict=True):
+        if (tgt_out == PAD_ID).all():
+            assert (src == PAD_ID).all() and (tgt_in == PAD_ID).all()
+            continue
+        tgt = tuple(tgt_out[: list(tgt_out).index(EOS_ID)].tolist())
+        assert tgt_in[0] == BOS_ID and tuple(tgt_in[1 : len(tgt) + 1]) == tgt
+        rows.append((tuple(src[src != PAD_ID].tolist()), tgt))
+    return rows
+
+
+def _take(batches: BucketedBatches, n: int) -> list[dict[str, np.ndarray]]:
+    return [next(batches) for _ in range(n)]
+
+
+def _assert_same(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key])
+
+
+def test_pad_batch_layout():
+    """BOS + target in, target + EOS out, PAD after; rows past the pairs are all PAD."""
+    batch = pad_batch([([5, 6, 7], [8, 9]), ([], [10])], S=4, T=3, batch_size=3)
+    assert {k: v.shape for k, v in batch.items()} == {
+        "src_BxS": (3, 4),
+        "tgt_in_BxT": (3, 3),
+        "tgt_out_BxT": (3, 3),
+    }
+    assert all(v.dtype == np.int32 for v in batch.values())
+    np.testing.assert_array_equal(batch["src_BxS"], [[5, 6, 7, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(batch["tgt_in_BxT"], [[BOS_ID, 8, 9], [BOS_ID, 10, 0], [0] * 3])
+    np.testing.assert_array_equal(batch["tgt_out_BxT"], [[8, 9, EOS_ID], [10, EOS_ID, 0], [0] * 3])
+
+
+def test_pad_batch_refuses_what_does_not_fit():
+    with pytest.raises(ValueError, match=r"pair 0 .*target of 3 ids.*T=3"):
+        pad_batch([([5], [6, 7, 8])], S=4, T=3, batch_size=1)
+    with pytest.raises(ValueError, match=r"2 pairs do not fit a batch of 1"):
+        pad_batch([([5], [6])] * 2, S=4, T=3, batch_size=1)
+
+
+def test_every_example_exactly_once_per_epoch():
+    """One epoch's batches hold each kept example once; the over-long ones are dropped."""
+    examples = _examples()
+    batches = BucketedBatches(examples, BOUNDARIES, seed=0, max_tokens=512, multiple_of=4)
+    kept = [(tuple(s), tuple(t)) for s, t in examples if _fits((s, t))]
+    assert 0 < batches.num_dropped == len(examples) - len(kept)
+    assert batches.num_examples == len(kept)
+    for epoch in range(2):
+        assert batches.epoch == epoch
+        rows = [r for b in _take(batches, batches.batches_per_epoch) for r in _rows(b)]
+        assert collections.Counter(rows) == collections.Counter(kept)
+    assert batches.epoch == 2
+
+
+def test_fixed_shapes_token_budget_and_multiples():
+    """Only one shape per bucket, S = T = boundary, B * S <= max_tokens, B % multiple_of == 0."""
+    batches = BucketedBatches(_examples(), BOUNDARIES, seed=1, max_tokens=512, multiple_of=4)
+    assert batches.batch_sizes == {8: 64, 16: 32, 24: 20, 32: 16, 48: 8, 64: 8}
+    shapes = set()
+    for batch in _take(batches, batches.batches_per_epoch):
+        (B, S), (_, T) = batch["src_BxS"].shape, batch["tgt_out_BxT"].shape
+        assert S == T and S in BOUNDARIES
+        assert batches.batch_sizes[S] == B
+        assert B * S <= 512 and B % 4 == 0
+        shapes.add((B, S))
+    assert len(shapes) <= len(BOUNDARIES)
+
+
+def test_fixed_batch_size_rounded_to_multiple():
+    batches = BucketedBatches(_examples(), BOUNDARIES, seed=0, batch_size=30, multiple_of=8)
+    assert set(batches.batch_sizes.values()) == {24}
+    assert {next(batches)["src_BxS"].shape[0] for _ in range(10)} == {24}
+
+
+def test_deterministic_by_seed_and_different_across_epochs():
+    examples = _examples()
+    a = BucketedBatches(examples, BOUNDARIES, seed=3, max_tokens=512)
+    b = BucketedBatches(examples, BOUNDARIES, seed=3, max_tokens=512)
+    c = BucketedBatches(examples, BOUNDARIES, seed=4, max_tokens=512)
+    n = a.batches_per_epoch
+    epoch0, epoch1 = _take(a, n), _take(a, n)
+    _assert_same(epoch0 + epoch1, _take(b, 2 * n))
+    order = [x["src_BxS"].tobytes() for x in epoch0]
+    assert order != [x["src_BxS"].tobytes() for x in epoch1]
+    assert order != [x["src_BxS"].tobytes() for x in _take(c, n)]
+
+
+@pytest.mark.parametrize("stop", [5, "end_of_epoch"])
+def test_restore_continues_with_the_same_batches(stop):
+    """A fresh iterator restored from state() yields exactly the batches that followed."""
+    examples = _examples()
+    batches = BucketedBatches(examples, BOUNDARIES, seed=0, max_tokens=256, multiple_of=2)
+    n = batches.batches_per_epoch
+    _take(batches, n + (stop if stop != "end_of_epoch" else n))
+    state = batches.state()
+    assert state == ({"epoch": 1, "batch": 5} if stop == 5 else {"epoch": 2, "batch": 0})
+    expected = _take(batches, n)
+    resumed = BucketedBatches(examples, BOUNDARIES, seed=0, max_tokens=256, multiple_of=2)
+    resumed.restore(state)
+    assert resumed.state() == state
+    _assert_same(_take(resumed, n), expected)
+
+
+def test_restore_refuses_a_position_past_the_epoch():
+    batches = BucketedBatches(_examples(), BOUNDARIES, seed=0, max_tokens=512)
+    with pytest.raises(CheckpointError, match="batching config changed"):
+        batches.restore({"epoch": 0, "batch": batches.batches_per_epoch})
+
+
+def test_padding_fraction_on_a_handmade_case():
+    """Two buckets of two rows: 18 real slots of 48, counted on both source and target."""
+    examples = [
+        ([5, 6], [7]),  # Needs 2: bucket 4. Real: 2 source + 2 target (with EOS).
+        ([5], [6, 7, 8]),  # Needs 4: bucket 4. Real: 1 + 4.
+        ([5] * 6, [6, 6]),  # Needs 6: bucket 8, with an empty row. Real: 6 + 3.
+    ]
+    batches = BucketedBatches(examples, [4, 8], seed=0, batch_size=2)
+    assert batches.batches_per_epoch == 2
+    # Slots: bucket 4, 2 rows x (4 + 4) = 16; bucket 8, 2 rows x (8 + 8) = 32.
+    assert batches.padding_fraction(0) == pytest.approx(1 - 18 / 48)
+    assert batches.padding_fraction(7) == pytest.approx(1 - 18 / 48)
+    # The same from the arrays themselves.
+    real = total = 0
+    for batch in _take(batches, 2):
+        real += int((batch["src_BxS"] != PAD_ID).sum() + (batch["tgt_out_BxT"] != PAD_ID).sum())
+        total += batch["src_BxS"].size + batch["tgt_out_BxT"].size
+    assert (real, total) == (18, 48)
+
+
+def test_overlong_examples_are_dropped_and_counted():
+    """A target needs room for EOS: len(tgt) == largest boundary is one too many."""
+    examples = [([5] * 8, [6] * 7), ([5] * 9, [6]), ([5], [6] * 8), ([5] * 3, [6] * 3)]
+    batches = BucketedBatches(examples, [4, 8], seed=0, batch_size=4)
+    assert batches.num_dropped == 2 and batches.num_examples == 2
+    rows = _rows(next(batches)) + _rows(next(batches))
+    assert sorted(rows) == sorted([((5,) * 8, (6,) * 7), ((5,) * 3, (6,) * 3)])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, r"exactly one of max_tokens \(got None\) and batch_size \(got None\)"),
+        ({"max_tokens": 512, "batch_size": 8}, r"exactly one of max_tokens"),
+        ({"max_tokens": 100, "multiple_of": 2}, r"max_tokens=100 is invalid.*>= 128"),
+        ({"batch_size": 4, "multiple_of": 8}, r"batch_size=4 is invalid.*multiple_of=8"),
+        ({"batch_size": 8, "boundaries": [16, 8]}, r"boundaries=\[16, 8\].*increasing"),
+        ({"batch_size": 8, "boundaries": [2]}, r"no training example fits.*2 tokens"),
+    ],
+)
+def test_bad_settings_are_named(kwargs, message):
+    boundaries = kwargs.pop("boundaries", [32, 64])
+    with pytest.raises(ConfigError, match=message):
+        BucketedBatches(_examples(50), boundaries, seed=0, **kwargs)

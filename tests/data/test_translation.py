@@ -1,0 +1,133 @@
+"""TranslationData on the shared English–Korean corpora, and the translate command end to end."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from helpers import run_launch
+
+from experiments import en_ko
+from s2s_jax import experiment
+from s2s_jax.data.translation import TranslationData, load_split
+from s2s_jax.vocab import PAD_ID, UNK_ID
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.path.join(ROOT, "..", "shared", "data", "en_ko")
+pytestmark = pytest.mark.skipif(
+    not os.path.isdir(SHARED), reason=f"the shared English-Korean corpora are not at {SHARED}"
+)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke config with its TFDS data and workdir in a temporary directory."""
+    config = en_ko.get_config("smoke")
+    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    config.data.manual_dir = SHARED
+    config.data.tests = "jhe:test"
+    config.devices = 1
+    return config
+
+
+@pytest.fixture(scope="module")
+def data(smoke, tmp_path_factory):
+    return TranslationData(smoke, str(tmp_path_factory.mktemp("work")), num_devices=2)
+
+
+def test_eval_sets_and_saved_tokenizers(data, smoke):
+    """Dev comes first (it picks the best checkpoint); tokenizers are saved in the workdir."""
+    assert list(data.eval_sets()) == ["dev", "test_jhe_test"]
+    assert len(data.eval_sets()["test_jhe_test"]) == 720
+    assert (data.src_vocab_size, data.tgt_vocab_size) == (300, 1200)
+    assert data.src_tok.path.endswith(os.path.join("tokenizers", "src.model"))
+    assert data.tgt_tok.path.endswith(os.path.join("tokenizers", "tgt.model"))
+
+
+def test_reversed_direction(smoke):
+    """src_key='ko', tgt_key='en' swaps each pair."""
+    forward = load_split("jhe:validation", smoke.data)
+    backward_config = smoke.data.copy_and_resolve_references()
+    backward_config.src_key, backward_config.tgt_key = "ko", "en"
+    assert load_split("jhe:validation", backward_config) == [(k, e) for e, k in forward]
+
+
+def test_bad_split_spec(smoke):
+    """A spec without ':' is refused, naming the spec."""
+    with pytest.raises(Exception, match="split spec 'tatoeba' is invalid"):
+        load_split("tatoeba", smoke.data)
+
+
+def test_train_batches_are_bucketed_and_sharded(data):
+    """Train batches have bucket shapes and rows in multiples of the device count."""
+    stream = data.train_batches()
+    for _ in range(20):
+        batch = next(stream)
+        B, S = batch["src_BxS"].shape
+        assert S in data.boundaries and batch["tgt_in_BxT"].shape == (B, S) and B % 2 == 0
+    assert set(stream.stats()) == {"epoch", "padding_fraction"}
+    assert 0.0 < stream.stats()["padding_fraction"] < 1.0
+
+
+def test_eval_batches_keep_order_and_cut_long_pairs(data):
+    """Eval batches keep every pair in order; longer pairs are cut to the largest bucket."""
+    long_pair = (" ".join(["word"] * 200), "말 " * 200)
+    pairs = [*data.eval_sets()["dev"][:5], long_pair]
+    batches = data.eval_batches(pairs)
+    rows = np.concatenate([b["src_BxS"][: len(pairs)] for b in batches])
+    assert rows.shape[1] <= data.max_len
+    first = data.src_tok.encode(pairs[0][0])
+    assert list(rows[0][: len(first)]) == first
+    assert (rows[5] != PAD_ID).sum() == data.max_len  # The long source, cut.
+
+
+def test_encode_sources_unknown_and_overlong(data, caplog):
+    """Unseen characters become UNK; an overlong input is cut with a warning naming it."""
+    src_BxS = data.encode_sources(["☃ snowman", "hello " * 100], [4, 7])
+    assert UNK_ID in src_BxS[0]
+    assert (src_BxS[1] != PAD_ID).sum() == data.max_len
+    assert any("Input line 7 is" in r.getMessage() for r in caplog.records)
+
+
+def test_scores_include_bleu_and_chrf(data):
+    """Translation scores: BLEU (13a, ko, char), chrF and exact match, all numbers."""
+    pairs = data.eval_sets()["dev"][:20]
+    scores = data.score([t for _, t in pairs], pairs)
+    assert scores["chrf"] == pytest.approx(100.0) and scores["exact_match"] == 1.0
+    assert {"bleu", "bleu_ko", "bleu_char"} <= set(scores)
+
+
+def _launch(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return run_launch(*args, check=False, stdin=stdin, timeout=600)
+
+
+@pytest.mark.slow
+def test_smoke_trains_and_translates(tmp_path):
+    """The smoke config trains, then translate copes with empty, overlong, unseen and bad input."""
+    workdir = str(tmp_path / "run")
+    overrides = [f"--config.data.data_dir={tmp_path / 'tfds'}", f"--workdir={workdir}"]
+    proc = _launch("--config=experiments/en_ko.py:smoke", *overrides)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert os.listdir(os.path.join(workdir, "best"))
+    assert os.path.exists(os.path.join(workdir, "hypotheses"))
+
+    lines = ["Hello, world!", "", "hello " * 100, "☃☃☃ ♜♞"]
+    proc = _launch("--mode=translate", f"--workdir={workdir}", stdin="\n".join(lines).encode())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.split("\n")
+    assert len(out) == len(lines) + 1 and out[1] == "" and out[-1] == ""
+    assert "Input line 3 is" in proc.stderr  # The overlong line's warning.
+
+    proc = _launch("--mode=translate", f"--workdir={workdir}", stdin=b"Hello\n\xc3\x28\n")
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if "not UTF-8" in ln]
+    assert errors == ["error: stdin is not UTF-8: byte 0xc3 on line 2 (offset 6); "
+                      "convert the input to UTF-8"]  # fmt: skip
+    assert "Traceback" not in proc.stderr
+
+
+def test_experiment_builds_for_translation(smoke, tmp_path):
+    """experiment.build wires TranslationData: vocab sizes reach the model config."""
+    exp = experiment.build(smoke, str(tmp_path))
+    assert (exp.model_cfg.src_vocab_size, exp.model_cfg.tgt_vocab_size) == (300, 1200)
+    assert exp.data.best_metric == "chrf"

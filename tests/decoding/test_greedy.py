@@ -1,0 +1,124 @@
+"""Greedy decoding: stopping at EOS, agreement with a plain Python loop, and early exit."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from s2s_jax.decoding.greedy import greedy_decode
+from s2s_jax.model import ModelConfig, Seq2Seq
+from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
+
+V = 8
+SRC = jnp.array(
+    [
+        [4, 5, 6, 7, 3],
+        [7, 6, 0, 0, 0],
+        [5, 0, 0, 0, 0],
+        [3, 3, 4, 4, 5],
+        [6, 6, 6, 0, 0],
+        [7, 3, 5, 4, 0],
+        [4, 4, 0, 0, 0],
+        [5, 7, 3, 6, 4],
+    ]
+)
+
+
+def _model(seed: int = 2) -> tuple[Seq2Seq, dict]:
+    """A tiny GRU Seq2Seq and random params (in the shapes `model.init` would give)."""
+    cfg = ModelConfig(src_vocab_size=V, tgt_vocab_size=V, cell="gru", embed_size=8, hidden_size=16)
+    model = Seq2Seq(cfg)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), SRC, SRC)["params"]
+    rng = np.random.default_rng(seed)
+    params = jax.tree.map(lambda s: jnp.asarray(rng.normal(size=s.shape), s.dtype), shapes)
+    return model, params
+
+
+def _with_output_bias(params: dict, token: int) -> dict:
+    """Params whose output layer favours `token` so strongly that it always wins the argmax."""
+    logits = params["decoder"]["logits"]
+    bias = jnp.zeros_like(logits["bias"]).at[token].set(1e4)
+    return {**params, "decoder": {**params["decoder"], "logits": {**logits, "bias": bias}}}
+
+
+class _StepCounter:
+    """Wraps a Seq2Seq for greedy_decode and counts the decode steps it runs."""
+
+    def __init__(self, model: Seq2Seq):
+        self.model = model
+        self.steps = 0
+
+    def _tick(self) -> None:
+        self.steps += 1
+
+    def apply(self, variables, *args, method):
+        if method is Seq2Seq.decode_step:
+            jax.debug.callback(self._tick)  # Runs once per while-loop iteration.
+        return self.model.apply(variables, *args, method=method)
+
+
+def _decode(model: Seq2Seq, params: dict, max_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Jitted greedy_decode on SRC; returns tokens, lengths and how many steps ran."""
+    counter = _StepCounter(model)
+    decode = jax.jit(functools.partial(greedy_decode, counter), static_argnames="max_len")
+    tokens, lengths = decode(params, SRC, max_len=max_len)
+    jax.effects_barrier()
+    return np.asarray(tokens), np.asarray(lengths), counter.steps
+
+
+def test_stops_at_eos_and_exits_loop_early():
+    """When EOS always wins: tokens are [EOS, PAD, ...], lengths 0, and one step runs of 1000."""
+    model, params = _model()
+    tokens, lengths, steps = _decode(model, _with_output_bias(params, EOS_ID), max_len=1000)
+    expected = np.full((len(SRC), 1000), PAD_ID)
+    expected[:, 0] = EOS_ID
+    np.testing.assert_array_equal(tokens, expected)
+    np.testing.assert_array_equal(lengths, 0)
+    assert steps == 1
+
+
+def test_runs_max_len_steps_without_eos():
+    """When another token always wins: no EOS, lengths == max_len, and max_len steps run."""
+    model, params = _model()
+    tokens, lengths, steps = _decode(model, _with_output_bias(params, 5), max_len=7)
+    np.testing.assert_array_equal(tokens, np.full((len(SRC), 7), 5))
+    np.testing.assert_array_equal(lengths, 7)
+    assert steps == 7
+
+
+def test_matches_python_argmax_loop():
+    """On random params, greedy_decode equals encode + decode_step + argmax in a Python loop.
+
+    The loop's argmax skips PAD and BOS, which are never predictions.
+    """
+    model, params = _model(seed=5)
+    max_len = 8
+    tokens, lengths, steps = _decode(model, params, max_len)
+
+    variables = {"params": params}
+    carries = model.apply(variables, SRC, method=Seq2Seq.encode)
+    decode_step = jax.jit(functools.partial(model.apply, method=Seq2Seq.decode_step))
+    token = jnp.full((len(SRC),), BOS_ID)
+    predicted = []
+    for _ in range(max_len):
+        carries, logits = decode_step(variables, carries, token)
+        token = jnp.argmax(logits.at[:, jnp.array([PAD_ID, BOS_ID])].set(-jnp.inf), axis=-1)
+        predicted.append(np.asarray(token))
+    predicted = np.stack(predicted, axis=1)
+
+    expected = np.full_like(predicted, PAD_ID)
+    expected_lengths = []
+    for b, row in enumerate(predicted):
+        eos = np.flatnonzero(row == EOS_ID)
+        n = int(eos[0]) if eos.size else max_len
+        expected[b, : n + 1] = row[: n + 1]  # The EOS is kept; PAD follows it.
+        expected_lengths.append(n)
+    # These params give a mix of EOS positions, including rows with none.
+    assert len(set(expected_lengths)) >= 3 and max_len in expected_lengths
+
+    np.testing.assert_array_equal(tokens, expected)
+    np.testing.assert_array_equal(lengths, expected_lengths)
+    assert steps == max_len
+    for row, n in zip(np.asarray(tokens), expected_lengths, strict=True):
+        assert not np.isin(row[:n], [PAD_ID, BOS_ID]).any()

@@ -1,0 +1,54 @@
+"""Helpers of the tests: tiny experiment configs, and launch.py run as a user would run it."""
+
+import os
+import subprocess
+import sys
+
+import ml_collections
+
+from experiments import generated
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(task: str = "reverse", **overrides) -> ml_collections.ConfigDict:
+    """The experiment config for `task`, shrunk to test size (hidden 32).
+
+    `overrides` use '__' for '.', e.g. model__cell="gru".
+    """
+    c = generated.get_config(task)
+    c.task.max_len = 6
+    c.task.num_symbols = 6
+    c.task.num_eval = 64
+    c.model.embed_size = 16
+    c.model.hidden_size = 32
+    c.train.batch_size = 32
+    c.train.num_steps = 20
+    c.train.log_every_steps = 10
+    c.train.eval_every_steps = 10
+    c.train.checkpoint_every_steps = 10
+    c.eval.batch_size = 32
+    c.eval.num_examples_to_log = 2
+    for key, value in overrides.items():
+        section, _, field = key.rpartition("__")
+        (c[section] if section else c)[field] = value
+    return c
+
+
+def run_launch(
+    *args: str, check: bool = True, stdin: bytes = b"", timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """launch.py from the repo root on one CPU device; stdout and stderr come back as text."""
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "launch.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        input=stdin,
+        timeout=timeout,
+    )
+    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
