@@ -74,7 +74,7 @@ def test_train_eval_decode_end_to_end(trained):
     proc = run_launch(
         f"--workdir={workdir}", "--mode=translate", stdin=b"abc\nb\xffa\n", check=False
     )
-    _assert_clear_error(proc, "stdin is not UTF-8: byte 0xff on line 2")
+    _assert_clear_error(proc, "stdin:2: not valid UTF-8 (byte 0xff at offset 5)")
 
 
 def _assert_clear_error(proc, expected):

@@ -120,9 +120,9 @@ def test_smoke_trains_and_translates(tmp_path):
 
     proc = _launch("--mode=translate", f"--workdir={workdir}", stdin=b"Hello\n\xc3\x28\n")
     assert proc.returncode != 0
-    errors = [ln for ln in proc.stderr.splitlines() if "not UTF-8" in ln]
-    assert errors == ["error: stdin is not UTF-8: byte 0xc3 on line 2 (offset 6); "
-                      "convert the input to UTF-8"]  # fmt: skip
+    errors = [ln for ln in proc.stderr.splitlines() if "not valid UTF-8" in ln]
+    assert errors == ["error: stdin:2: not valid UTF-8 (byte 0xc3 at offset 6); "
+                      "convert it to UTF-8"]  # fmt: skip
     assert "Traceback" not in proc.stderr
 
 
