@@ -5,6 +5,9 @@ A checkpoint at step k holds three items:
   data:  the loop's JSON state: the train stream's position, so a resumed run
          sees the same batches, and the early-stopping record;
   model: the ModelConfig, so a mismatched model is refused with a clear error.
+         Fields that only choose how the same parameters are computed
+         (model.EXECUTION_FIELDS: backend, scan_unroll, remat, dtype) may differ:
+         a checkpoint trained on one backend resumes and evaluates on another.
 
 `workdir/checkpoints` keeps the newest checkpoints; `workdir/best` keeps the
 one with the best dev score.
@@ -18,7 +21,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from s2s_jax.errors import CheckpointError
-from s2s_jax.model import ModelConfig
+from s2s_jax.model import EXECUTION_FIELDS, ModelConfig
 
 
 def make_manager(
@@ -90,12 +93,16 @@ def restore(
         ]
     except Exception as e:  # An unreadable checkpoint: say which one, not orbax's internals.
         raise CheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
-    mismatch = model_mismatch(saved, dataclasses.asdict(model_cfg))
+    current = dataclasses.asdict(model_cfg)
+    mismatch = model_mismatch(saved, current)
     if mismatch:
         raise CheckpointError(
             f"checkpoint {directory}/{step} belongs to a different model ({mismatch}); "
             "use a fresh --workdir or the config it was trained with"
         )
+    changed = model_mismatch(saved, current, EXECUTION_FIELDS)
+    if changed:
+        logging.info("Checkpoint %s/%d computed differently now: %s", directory, step, changed)
     restored = manager.restore(
         step,
         args=ocp.args.Composite(
@@ -106,9 +113,16 @@ def restore(
     return restored["state"], restored["data"]
 
 
-def model_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:
-    """'' if equal, else e.g. "hidden_size: checkpoint 64, config 32"."""
+def model_mismatch(
+    saved: dict[str, Any], current: dict[str, Any], fields: tuple[str, ...] | None = None
+) -> str:
+    """'' if equal, else e.g. "hidden_size: checkpoint 64, config 32".
+
+    Compares `fields`, or (None) every field but the EXECUTION_FIELDS, which
+    change how the parameters are computed, not what they are.
+    """
     keys = sorted(set(saved) | set(current))
+    keys = [k for k in keys if k not in EXECUTION_FIELDS] if fields is None else list(fields)
     diffs = [
         f"{k}: checkpoint {saved.get(k)!r}, config {current.get(k)!r}"
         for k in keys

@@ -148,3 +148,36 @@ def test_model_mismatch_lists_every_difference():
     assert checkpointing.model_mismatch(saved, current) == (
         "cell: checkpoint 'lstm', config 'gru'; hidden_size: checkpoint 64, config 32"
     )
+    # How the parameters are computed is no mismatch: a checkpoint moves between backends.
+    runtime = {"backend": "scan", "scan_unroll": 2, "remat": True, "dtype": "bfloat16"}
+    assert checkpointing.model_mismatch({**saved, "backend": "fused"}, {**saved, **runtime}) == ""
+
+
+@pytest.mark.parametrize("saved_backend, other_backend", [("fused", "scan"), ("scan", "fused")])
+def test_checkpoint_moves_between_backends(tmp_path, saved_backend, other_backend):
+    """A checkpoint saved on one backend restores bit for bit on the other, with another unroll
+    and remat, and the next train step gives the same loss and parameters on both."""
+    config = tiny_config(model__backend=saved_backend)
+    exp = experiment.build(config, str(tmp_path))
+    state = exp.initial_state()
+    stream = TrainStream(exp.data.task, config.seed, config.train.batch_size, set())
+    state, _ = exp.train_step(state, exp.put_batch(next(stream)))
+    manager = checkpointing.make_manager(tmp_path, max_to_keep=1)
+    checkpointing.save(manager, 1, state, stream.state(), exp.model_cfg)
+    manager.wait_until_finished()
+    manager.close()
+
+    other = tiny_config(
+        model__backend=other_backend, model__scan_unroll=2, model__remat=True
+    )
+    restored, _ = _latest_state(other, tmp_path)
+    _assert_states_equal(restored, state)
+    batch = next(stream)
+    new_other, sums_other = experiment.build(other, str(tmp_path)).train_step(
+        restored, exp.put_batch(batch)
+    )
+    new_saved, sums_saved = exp.train_step(state, exp.put_batch(batch))
+    np.testing.assert_allclose(sums_other["objective_sum"], sums_saved["objective_sum"], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(new_other.params), jax.tree.leaves(new_saved.params),
+                    strict=True):  # fmt: skip
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
