@@ -8,8 +8,10 @@ over 10% of the step time on the `base` benchmark. One arena that never uses
 mmap and never trims keeps that memory mapped and reused.
 
 Call `keep_freed_memory()` once at process start, before JAX runs anything.
-It changes only allocator policy (the peak resident memory stays what the
-program needs), and does nothing where the C library is not glibc.
+It changes only allocator policy, and does nothing where the C library is not
+glibc. The heap then keeps its high-water mark, so the process's peak RSS can
+read higher than what the program needs at once; the benchmark therefore
+measures memory in a process of its own, without this setting.
 """
 
 import ctypes
