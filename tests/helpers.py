@@ -6,7 +6,7 @@ import sys
 
 import ml_collections
 
-from experiments import generated
+from experiments import benchmark, generated
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,3 +52,14 @@ def run_launch(
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def tiny_benchmark() -> ml_collections.ConfigDict:
+    """experiments/benchmark.py's `small` variant shrunk: 40 ids, hidden 16, 1 device, 4 points."""
+    c = benchmark.get_config("small")
+    c.devices = 1
+    c.synthetic.vocab_size, c.model.embed_size = 40, 8
+    b = c.benchmark
+    b.reps, b.calls_per_rep, b.warmup = 2, 2, 1
+    b.grid.batch_size, b.grid.lengths, b.grid.hidden_size = (4, 8), ((4, 4), (8, 8)), (16,)
+    return c

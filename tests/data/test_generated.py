@@ -5,7 +5,7 @@ import pytest
 
 from s2s_jax.data.generated import TrainStream, encode_batch, eval_batches, eval_pairs, make_task
 from s2s_jax.errors import ConfigError
-from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, CharVocab
+from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 def _decoded_pairs(task, batch):
@@ -153,18 +153,3 @@ def test_train_stream_refuses_when_eval_holds_almost_everything(make_config):
     stream = TrainStream(task, seed=0, batch_size=4, exclude={"a", "b", "aa", "ab", "ba", "bb"})
     with pytest.raises(ConfigError, match="held-out"):
         next(stream)
-
-
-def test_char_vocab_round_trip_and_unk():
-    """encode/decode round-trips known characters; unknown characters become UNK."""
-    vocab = CharVocab("abca")  # The repeated 'a' is dropped.
-    assert vocab.chars == "abc"
-    assert vocab.size == 4 + 3
-    ids = vocab.encode("cab")
-    assert all(i >= 4 for i in ids)
-    assert vocab.decode(ids) == "cab"
-    assert vocab.encode("azb") == [vocab.encode("a")[0], UNK_ID, vocab.encode("b")[0]]
-    assert vocab.decode([BOS_ID, *ids, EOS_ID, *ids]) == "cab"
-    assert vocab.decode([PAD_ID, *vocab.encode("a"), PAD_ID]) == "a"
-    with pytest.raises(ValueError, match="single characters"):
-        CharVocab(["ab"])
