@@ -42,13 +42,38 @@ def test_en_ko_configs_are_valid(variant):
         ("eval__beam_size", 2.0, r"config\.eval\.beam_size=2\.0 is invalid"),
         ("eval__length_penalty", -0.6, r"config\.eval\.length_penalty=-0\.6 is invalid.*>= 0"),
         ("eval__length_penalty", "0.6", r"config\.eval\.length_penalty='0\.6' is invalid"),
+        ("seed", -1, r"config\.seed=-1 is invalid: expected an integer >= 0"),
+        # The data block's rules (BucketedBatches and the tokenizer rely on them; tested on
+        # the English-Korean config, the one with a data block).
+        ("data__src_vocab_size", 4, r"config\.data\.src_vocab_size=4 is invalid.*integer > 4"),
+        ("data__src_vocab_size", 300.0, r"config\.data\.src_vocab_size=300\.0 is invalid"),
+        ("data__tgt_vocab_size", 4, r"config\.data\.tgt_vocab_size=4 is invalid.*integer > 4"),
+        ("data__tokenizer_type", "char", r"config\.data\.tokenizer_type='char' is invalid.*bpe"),
+        (
+            "data__character_coverage",
+            0.0,
+            r"config\.data\.character_coverage=0\.0 is invalid: expected a number in \(0, 1\]",
+        ),
+        ("data__character_coverage", 1.5, r"config\.data\.character_coverage=1\.5 is invalid"),
+        ("data__max_tokens", -1, r"config\.data\.max_tokens=-1 is invalid.*integer >= 0"),
+        ("data__max_tokens", 512.0, r"config\.data\.max_tokens=512\.0 is invalid"),
+        (
+            "data__bucket_boundaries",
+            (16, 8),
+            r"config\.data\.bucket_boundaries=\(16, 8\) is invalid.*increasing integers > 0",
+        ),
+        ("data__bucket_boundaries", (8, 8), r"config\.data\.bucket_boundaries=\(8, 8\)"),
+        ("data__bucket_boundaries", (0, 8), r"config\.data\.bucket_boundaries=\(0, 8\)"),
+        ("data__bucket_boundaries", (), r"config\.data\.bucket_boundaries=\(\) is invalid"),
     ],
 )
 def test_bad_field_is_named(make_config, field, value, message):
     """A bad value raises a ConfigError (a UserError) that names the field and the value."""
-    # Not type-safe, so a config file could set e.g. hidden_size=8.0 (ConfigDict would refuse).
-    config = ml_collections.ConfigDict(make_config().to_dict(), type_safe=False)
     section, _, name = field.rpartition("__")
+    base = en_ko.get_config("smoke") if section == "data" else make_config()
+    validate(base, NUM_DEVICES)  # Only the field set below is bad.
+    # Not type-safe, so a config file could set e.g. hidden_size=8.0 (ConfigDict would refuse).
+    config = ml_collections.ConfigDict(base.to_dict(), type_safe=False)
     (config[section] if section else config)[name] = value
     with pytest.raises(ConfigError, match=message) as info:
         validate(config, NUM_DEVICES)
@@ -64,12 +89,15 @@ def test_min_len_above_max_len(make_config):
     validate(make_config(task__min_len=3, task__max_len=3), NUM_DEVICES)
 
 
+@pytest.mark.parametrize("size", [12, 4])  # 4: fewer rows than devices (BucketedBatches).
 @pytest.mark.parametrize("field", ["train__batch_size", "eval__batch_size"])
-def test_batch_not_divisible_by_devices(make_config, field):
+def test_batch_not_divisible_by_devices(make_config, field, size):
     """A batch size not divisible by the device count is refused, naming the field."""
-    config = make_config(**{field: 12})
+    config = make_config(**{field: size})
     dotted = field.replace("__", ".")
-    with pytest.raises(ConfigError, match=rf"config\.{dotted}=12 must be divisible by the 8"):
+    with pytest.raises(
+        ConfigError, match=rf"config\.{dotted}={size} must be divisible by the 8 devices"
+    ):
         validate(config, NUM_DEVICES)
     # With config.devices=4 the same batch size is fine.
     config.devices = 4

@@ -52,33 +52,26 @@ def pad_batch(pairs: Sequence[Example], S: int, T: int, batch_size: int) -> dict
     return {"src_BxS": src_BxS, "tgt_in_BxT": tgt_in_BxT, "tgt_out_BxT": tgt_out_BxT}
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
 def _bucket_batch_sizes(
     boundaries: list[int], max_tokens: int | None, batch_size: int | None, multiple_of: int
 ) -> list[int]:
-    """Rows per batch of each bucket, a multiple of `multiple_of` (and at least that)."""
+    """Rows per batch of each bucket, a multiple of `multiple_of`.
+
+    Types and ranges are config_checks' (see `BucketedBatches`); since a config's
+    train.batch_size is a multiple of the device count, only direct callers see it rounded.
+    """
     if (max_tokens is None) == (batch_size is None):
         raise ConfigError(
             f"set exactly one of max_tokens (got {max_tokens}) and batch_size (got {batch_size})"
         )
-    if not (_is_int(multiple_of) and multiple_of > 0):
-        raise ConfigError(f"multiple_of={multiple_of!r} is invalid: expected an integer > 0")
     if batch_size is not None:
-        if not (_is_int(batch_size) and batch_size >= multiple_of):
-            raise ConfigError(
-                f"batch_size={batch_size!r} is invalid: expected an integer >= multiple_of="
-                f"{multiple_of} (the devices a batch is split over)"
-            )
         rows = batch_size // multiple_of * multiple_of
         if rows != batch_size:
             logging.warning(
                 "batch_size=%d rounded down to %d, a multiple of %d", batch_size, rows, multiple_of
             )
         return [rows] * len(boundaries)
-    if not (_is_int(max_tokens) and max_tokens >= multiple_of * boundaries[-1]):
+    if max_tokens < multiple_of * boundaries[-1]:
         raise ConfigError(
             f"max_tokens={max_tokens!r} is invalid: it must hold multiple_of={multiple_of} rows of "
             f"the longest bucket ({boundaries[-1]} tokens), so be >= {multiple_of * boundaries[-1]}"
@@ -101,6 +94,13 @@ class BucketedBatches:
     Epoch e is planned from (seed, e): examples are shuffled within each bucket and cut
     into batches (the last, partial batch of a bucket is padded with all-PAD rows), then the
     order of all the epoch's batches is shuffled. `state()` is the position in that plan.
+
+    The settings come from a config that config_checks has validated (boundaries:
+    increasing integers > 0; seed and max_tokens: integers >= 0; batch_size: an integer
+    > 0 divisible by the device count, `multiple_of`); they are not checked again here.
+    A ConfigError is raised only for what it cannot know: both or neither of max_tokens
+    and batch_size (this class's contract), a token budget too small for `multiple_of`
+    rows of the longest bucket, and examples of which none fits the largest bucket.
     """
 
     def __init__(
@@ -114,12 +114,6 @@ class BucketedBatches:
         multiple_of: int = 1,
     ):
         boundaries = list(boundaries)
-        if not boundaries or not all(_is_int(b) and b > 0 for b in boundaries):
-            raise ConfigError(f"boundaries={boundaries} is invalid: expected integers > 0")
-        if boundaries != sorted(set(boundaries)):
-            raise ConfigError(f"boundaries={boundaries} is invalid: expected strictly increasing")
-        if not (_is_int(seed) and seed >= 0):
-            raise ConfigError(f"seed={seed!r} is invalid: expected an integer >= 0")
         self.boundaries, self.seed = boundaries, int(seed)
         self._sizes = _bucket_batch_sizes(boundaries, max_tokens, batch_size, multiple_of)
         self._examples = examples

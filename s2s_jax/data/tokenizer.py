@@ -25,6 +25,9 @@ Choices, and why:
 - Model types: 'unigram' and 'bpe' only. Sentencepiece's 'char' and 'word' models may end
   up with fewer pieces than `vocab_size`, which would break the size check of
   `load_or_train`; `s2s_jax.vocab.CharVocab` already covers characters.
+- The options come from a config that `s2s_jax.config_checks` has validated (vocab_size
+  an integer above the 4 special ids, character_coverage in (0, 1], model_type 'unigram'
+  or 'bpe'), so they are not checked again here.
 - A `vocab_size` the text cannot fill is a ConfigError naming `vocab_size` and the
   largest size that works (hard vocabulary limit), never a silently smaller vocabulary.
 """
@@ -42,7 +45,6 @@ from absl import logging
 from s2s_jax.errors import ConfigError, UserError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, content_ids
 
-MODEL_TYPES = ("unigram", "bpe")
 UNK_SURFACE = "\N{REPLACEMENT CHARACTER}"  # What UNK decodes to, as in CharVocab.
 _NUM_THREADS = 1  # The pieces depend on the thread count: keep it constant (see above).
 
@@ -103,22 +105,6 @@ class SubwordTokenizer:
         )
 
 
-def _check_options(vocab_size: int, character_coverage: float, model_type: str) -> None:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise ConfigError(f"vocab_size={vocab_size!r} is invalid: expected an integer")
-    if vocab_size <= len(SPECIALS):
-        raise ConfigError(
-            f"vocab_size={vocab_size} is invalid: expected more than the {len(SPECIALS)} "
-            "special tokens"
-        )
-    if not (isinstance(character_coverage, int | float) and 0 < character_coverage <= 1):
-        raise ConfigError(
-            f"character_coverage={character_coverage!r} is invalid: expected a number in (0, 1]"
-        )
-    if model_type not in MODEL_TYPES:
-        raise ConfigError(f"model_type={model_type!r} is invalid: expected one of {MODEL_TYPES}")
-
-
 def _explain_training_error(
     error: RuntimeError, vocab_size: int, character_coverage: float
 ) -> ConfigError | None:
@@ -172,7 +158,6 @@ def train_tokenizer(
 
     Deterministic: the same texts and options give the same .model bytes.
     """
-    _check_options(vocab_size, character_coverage, model_type)
     model = io.BytesIO()
     start = time.time()
     try:
@@ -234,7 +219,6 @@ def load_or_train(
     without reading (or re-cleaning) its training data. A saved model whose size or type
     differs from the request is a ConfigError naming the file and both values.
     """
-    _check_options(vocab_size, character_coverage, model_type)
     prefix = os.path.join(directory, name)
     path = f"{prefix}.model"
     if not os.path.exists(path):

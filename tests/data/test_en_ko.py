@@ -1,14 +1,16 @@
-"""Tests for the English–Korean TFDS dataset: real corpora, handmade files, and errors.
+"""Tests of the English–Korean TFDS builder (en_ko.py): preparing the corpora and cleaning them.
 
-The real corpora are read from the shared data directory next to the repository
-(ROOT/../shared/data/en_ko); those tests are skipped where it is absent.
+On the real corpora (prepared once per session by conftest.py, skipped where the shared
+data is absent): split sizes, counts per cleaning rule, the Tatoeba split, the cleaned
+text, and preparing again. On handmade files in tmp dirs: malformed input and the news
+train split. Reading prepared data (load_pairs, load_tfds_pairs, cleaning_stats) is
+tested in test_tfds_reader.py.
 """
 
 import hashlib
 import io
 import json
 import socket
-import sys
 import tarfile
 from pathlib import Path
 
@@ -17,9 +19,6 @@ import pytest
 from s2s_jax.data import en_ko, tfds_reader
 from s2s_jax.data.text_cleaning import COUNT_KEYS
 from s2s_jax.errors import ConfigError, UserError
-
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data" / "en_ko"
 
 SPLIT_SIZES = {
     "tatoeba": {"train": 5175, "validation": 289, "test": 284},
@@ -71,53 +70,41 @@ RAW_LINES = {
 }
 
 
-def _require_shared_data() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared English-Korean data is not at {SHARED}")
+def _stats(builder: en_ko.EnKo) -> dict[str, dict[str, int]]:
+    """The counts per cleaning rule the builder wrote next to the prepared data."""
+    return json.loads((builder.data_path / en_ko.STATS_FILE).read_text())
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> str:
-    """A data dir with every corpus prepared once from the shared data."""
-    _require_shared_data()
-    path = str(tmp_path_factory.mktemp("en_ko_data"))
-    for corpus in en_ko.CORPORA:
-        en_ko.prepare(corpus, path, str(SHARED))
-    return path
-
-
-def _all_splits(corpus: str, data_dir: str) -> dict[str, list[tuple[str, str]]]:
-    return {
-        split: tfds_reader.load_pairs(corpus, split, data_dir=data_dir)
-        for split in SPLIT_SIZES[corpus]
-    }
+def _read_all(corpus: str, data_dir: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Every split of a corpus prepared in `data_dir`, as `en_ko_splits` gives them."""
+    splits = en_ko.prepare(corpus, data_dir, None).info.splits
+    return {s: tuple(tfds_reader.load_pairs(corpus, s, data_dir=data_dir)) for s in splits}
 
 
 @pytest.mark.parametrize("corpus", en_ko.CORPORA)
-def test_split_sizes_and_counts_per_rule(corpus, data_dir):
-    builder = en_ko.prepare(corpus, data_dir, None)
+def test_split_sizes_and_counts_per_rule(corpus, en_ko_data_dir):
+    """The prepared splits and the counts per cleaning rule written beside them.
+
+    Reading them back is tested in test_tfds_reader.py.
+    """
+    builder = en_ko.prepare(corpus, en_ko_data_dir, None)
     assert {s: i.num_examples for s, i in builder.info.splits.items()} == SPLIT_SIZES[corpus]
-    pairs = _all_splits(corpus, data_dir)
-    assert {split: len(p) for split, p in pairs.items()} == SPLIT_SIZES[corpus]
-    assert all(isinstance(s, str) for p in pairs.values() for pair in p for s in pair)
     expected = {
         split: {key: nonzero.get(key, 0) for key in COUNT_KEYS}
         for split, nonzero in NONZERO_COUNTS[corpus].items()
     }
-    assert tfds_reader.cleaning_stats(corpus, data_dir) == expected
-    stats_file = builder.data_path / en_ko.STATS_FILE
-    assert json.loads(stats_file.read_text()) == expected
+    assert _stats(builder) == expected
 
 
 @pytest.mark.parametrize("corpus", en_ko.CORPORA)
-def test_every_raw_line_is_kept_or_dropped_once(corpus, data_dir):
-    for split, counts in tfds_reader.cleaning_stats(corpus, data_dir).items():
+def test_every_raw_line_is_kept_or_dropped_once(corpus, en_ko_data_dir):
+    for split, counts in _stats(en_ko.prepare(corpus, en_ko_data_dir, None)).items():
         dropped = sum(v for k, v in counts.items() if k.startswith("dropped_"))
         assert counts["kept"] + dropped == RAW_LINES[corpus][split]
 
 
-def test_tatoeba_splits_are_disjoint_by_english_sentence(data_dir):
-    pairs = _all_splits("tatoeba", data_dir)
+def test_tatoeba_splits_are_disjoint_by_english_sentence(en_ko_splits):
+    pairs = en_ko_splits("tatoeba")
     english = {split: {en for en, _ in p} for split, p in pairs.items()}
     assert not english["train"] & english["validation"]
     assert not english["train"] & english["test"]
@@ -127,75 +114,34 @@ def test_tatoeba_splits_are_disjoint_by_english_sentence(data_dir):
     for split, sentences in english.items():
         assert {en_ko.tatoeba_split(en) for en in sentences} == {split}
     # File order is kept: the export is sorted by length.
-    assert pairs["train"][:2] == [("Go.", "가."), ("Hi.", "안녕.")]
+    assert pairs["train"][:2] == (("Go.", "가."), ("Hi.", "안녕."))
 
 
-def test_cleaned_pairs_hold_none_of_the_known_dirt(data_dir):
+def test_cleaned_pairs_hold_none_of_the_known_dirt(en_ko_splits):
     for corpus in en_ko.CORPORA:
-        for pairs in _all_splits(corpus, data_dir).values():
+        for pairs in en_ko_splits(corpus).values():
             for en, ko in pairs:
                 for side in (en, ko):
                     assert side == side.strip() and "  " not in side
                     assert not any(c in side for c in "\r\xa0") and "&#" not in side
                     assert "¡°" not in side and not side.startswith("##http")
-    ntrex = tfds_reader.load_pairs("ntrex", "test", data_dir=data_dir)
+    ntrex = en_ko_splits("ntrex")["test"]
     assert ("Il faut bien le faire.", "Il faut bien le faire.") not in ntrex
     # Its two repeated Korean lines translate distinct English lines, so both stay.
     assert sum(ko == "매우 좋지 않습니다." for _, ko in ntrex) == 2
 
 
-def test_preparing_again_gives_the_same_splits(data_dir, tmp_path):
-    _require_shared_data()
+def test_preparing_again_gives_the_same_splits(en_ko_manual_dir, en_ko_splits, tmp_path):
     for corpus in ("tatoeba", "news_v1"):
-        en_ko.prepare(corpus, str(tmp_path), str(SHARED))
-        assert _all_splits(corpus, str(tmp_path)) == _all_splits(corpus, data_dir)
+        en_ko.prepare(corpus, str(tmp_path), en_ko_manual_dir)
+        assert _read_all(corpus, str(tmp_path)) == en_ko_splits(corpus)
 
 
-def test_prepare_reuses_a_prepared_corpus(data_dir):
-    info = en_ko.prepare("jhe", data_dir, None).data_path / "dataset_info.json"
+def test_prepare_reuses_a_prepared_corpus(en_ko_data_dir):
+    info = en_ko.prepare("jhe", en_ko_data_dir, None).data_path / "dataset_info.json"
     mtime = info.stat().mtime
-    en_ko.prepare("jhe", data_dir, "/no/such/dir")  # Not even looked at.
+    en_ko.prepare("jhe", en_ko_data_dir, "/no/such/dir")  # Not even looked at.
     assert info.stat().mtime == mtime
-
-
-def test_unknown_corpus_or_split_lists_the_valid_ones(data_dir):
-    with pytest.raises(ConfigError, match="'wmt'; valid: tatoeba, jhe, news_v1, ntrex"):
-        tfds_reader.load_pairs("wmt", "train", data_dir=data_dir)
-    with pytest.raises(ConfigError, match="no split 'train'; valid: validation, test"):
-        tfds_reader.load_pairs("jhe", "train", data_dir=data_dir)
-    # news v1 has a train split only when its train tarball was there.
-    with pytest.raises(ConfigError, match="no split 'train'"):
-        tfds_reader.load_pairs("news_v1", "train", data_dir=data_dir)
-    assert len(tfds_reader.load_pairs("jhe", "test[:10]", data_dir=data_dir)) == 10
-
-
-def test_load_tfds_pairs_reads_any_prepared_translation_dataset(data_dir):
-    pairs = tfds_reader.load_tfds_pairs(
-        "en_ko/jhe", "test", src_key="ko", tgt_key="en", data_dir=data_dir
-    )
-    jhe = tfds_reader.load_pairs("jhe", "test", data_dir=data_dir)
-    assert pairs == [(ko, en) for en, ko in jhe]
-    with pytest.raises(ConfigError, match="no feature 'pt'; its features: en, ko"):
-        tfds_reader.load_tfds_pairs(
-            "en_ko/jhe", "test", src_key="pt", tgt_key="en", data_dir=data_dir
-        )
-    assert "tensorflow" not in sys.modules
-
-
-def test_load_tfds_pairs_of_an_unprepared_dataset_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="'ted_hrlr_translate/pt_to_en' is not prepared in"):
-        tfds_reader.load_tfds_pairs(
-            "ted_hrlr_translate/pt_to_en",
-            "test",
-            src_key="pt",
-            tgt_key="en",
-            data_dir=str(tmp_path),
-        )
-    with pytest.raises(ConfigError, match="unknown TFDS dataset 'no_such_dataset'"):
-        tfds_reader.load_tfds_pairs(
-            "no_such_dataset", "test", src_key="pt", tgt_key="en", data_dir=str(tmp_path)
-        )
-    assert "tensorflow" not in sys.modules
 
 
 @pytest.mark.parametrize("make_dir", [True, False])

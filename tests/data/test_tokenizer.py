@@ -122,20 +122,15 @@ def test_vocab_size_too_large_is_a_config_error(tmp_path):
     assert not os.path.exists(tmp_path / "big.model")
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"vocab_size": 4}, r"vocab_size=4 is invalid"),
-        ({"vocab_size": 20}, r"vocab_size=20 is too small.*character_coverage=1\.0"),
-        ({"model_type": "char"}, r"model_type='char' is invalid"),
-        ({"character_coverage": 0.0}, r"character_coverage=0\.0 is invalid"),
-    ],
-)
-def test_bad_options_are_named(tmp_path, kwargs, message):
-    options = {"vocab_size": 140, "character_coverage": 1.0, "model_type": "unigram", **kwargs}
-    vocab_size = options.pop("vocab_size")
-    with pytest.raises(ConfigError, match=message):
-        train_tokenizer(_corpus(), str(tmp_path / "t"), vocab_size, **options)
+def test_vocab_size_too_small_for_the_characters_is_a_config_error(tmp_path):
+    """Too few pieces for the characters kept names vocab_size and character_coverage.
+
+    The options' types and ranges (vocab_size > 4, character_coverage in (0, 1], model_type
+    'unigram' or 'bpe') are config_checks' rules, tested in tests/test_config_checks.py.
+    """
+    with pytest.raises(ConfigError, match=r"vocab_size=20 is too small.*character_coverage=1\.0"):
+        train_tokenizer(_corpus(), str(tmp_path / "t"), 20, character_coverage=1.0)
+    assert not os.path.exists(tmp_path / "t.model")
 
 
 def test_foreign_special_ids_are_refused(tmp_path):
