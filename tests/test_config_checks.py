@@ -3,7 +3,8 @@
 import ml_collections
 import pytest
 
-from experiments import en_ko, generated
+from experiments import benchmark, en_ko, generated
+from s2s_jax.benchmark.grid import grid_points, point_config
 from s2s_jax.config_checks import check_backend, validate
 from s2s_jax.errors import ConfigError, UserError
 
@@ -43,6 +44,11 @@ def test_en_ko_configs_are_valid(variant):
         ("eval__length_penalty", -0.6, r"config\.eval\.length_penalty=-0\.6 is invalid.*>= 0"),
         ("eval__length_penalty", "0.6", r"config\.eval\.length_penalty='0\.6' is invalid"),
         ("seed", -1, r"config\.seed=-1 is invalid: expected an integer >= 0"),
+        ("eval__early_exit", 1, r"config\.eval\.early_exit=1 is invalid: expected True or False"),
+        ("synthetic__vocab_size", 4, r"config\.synthetic\.vocab_size=4 is invalid.*> 4"),
+        ("synthetic__src_len", 0, r"config\.synthetic\.src_len=0 is invalid"),
+        ("synthetic__tgt_len", 2.0, r"config\.synthetic\.tgt_len=2\.0 is invalid"),
+        ("synthetic__num_eval", 0, r"config\.synthetic\.num_eval=0 is invalid"),
         # The data block's rules (BucketedBatches and the tokenizer rely on them; tested on
         # the English-Korean config, the one with a data block).
         ("data__src_vocab_size", 4, r"config\.data\.src_vocab_size=4 is invalid.*integer > 4"),
@@ -70,7 +76,13 @@ def test_en_ko_configs_are_valid(variant):
 def test_bad_field_is_named(make_config, field, value, message):
     """A bad value raises a ConfigError (a UserError) that names the field and the value."""
     section, _, name = field.rpartition("__")
-    base = en_ko.get_config("smoke") if section == "data" else make_config()
+    if section == "data":
+        base = en_ko.get_config("smoke")
+    elif section == "synthetic":  # A benchmark point: the experiment config it measures.
+        bench = benchmark.get_config("small")
+        base = point_config(bench, grid_points(bench)[0])
+    else:
+        base = make_config()
     validate(base, NUM_DEVICES)  # Only the field set below is bad.
     # Not type-safe, so a config file could set e.g. hidden_size=8.0 (ConfigDict would refuse).
     config = ml_collections.ConfigDict(base.to_dict(), type_safe=False)
@@ -79,6 +91,18 @@ def test_bad_field_is_named(make_config, field, value, message):
         validate(config, NUM_DEVICES)
     assert isinstance(info.value, UserError)
     assert "\n" not in str(info.value)
+
+
+def test_exactly_one_dataset_block(make_config):
+    """A config names its data with exactly one of task, data and synthetic."""
+    config = make_config()
+    config.synthetic = ml_collections.ConfigDict({"vocab_size": 10})
+    two = r"exactly one of config\.task .* has \['task', 'synthetic'\]"
+    with pytest.raises(ConfigError, match=two):
+        validate(config, NUM_DEVICES)
+    del config["synthetic"], config["task"]
+    with pytest.raises(ConfigError, match=r"it has none"):
+        validate(config, NUM_DEVICES)
 
 
 def test_min_len_above_max_len(make_config):

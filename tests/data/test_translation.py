@@ -20,10 +20,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """The smoke config with its TFDS data and workdir in a temporary directory."""
+def smoke(en_ko_data_dir):
+    """The smoke config on the corpora prepared once per session (tests/data/conftest.py)."""
     config = en_ko.get_config("smoke")
-    config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    config.data.data_dir = en_ko_data_dir
     config.data.manual_dir = SHARED
     config.data.tests = "jhe:test"
     config.devices = 1
@@ -102,10 +102,10 @@ def _launch(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_smoke_trains_and_translates(tmp_path):
+def test_smoke_trains_and_translates(tmp_path, en_ko_data_dir):
     """The smoke config trains, then translate copes with empty, overlong, unseen and bad input."""
     workdir = str(tmp_path / "run")
-    overrides = [f"--config.data.data_dir={tmp_path / 'tfds'}", f"--workdir={workdir}"]
+    overrides = [f"--config.data.data_dir={en_ko_data_dir}", f"--workdir={workdir}"]
     proc = _launch("--config=experiments/en_ko.py:smoke", *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert os.listdir(os.path.join(workdir, "best"))
