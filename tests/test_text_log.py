@@ -1,0 +1,96 @@
+"""Tests for text_log.py: orbax's INFO chatter filtered out, and the absl log copied to a file."""
+
+import logging as py_logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import orbax.checkpoint
+import pytest
+from absl import logging
+
+from s2s_jax import text_log
+
+# A module of the installed orbax, so the filter is checked against orbax's real path.
+ORBAX_FILE = orbax.checkpoint.__file__
+OUR_FILE = os.path.abspath(text_log.__file__)
+
+
+def _record(pathname: str, level: int, message: str = "message") -> py_logging.LogRecord:
+    return logging.get_absl_logger().makeRecord("absl", level, pathname, 7, message, None, None)
+
+
+def _is_orbax(pathname: str) -> bool:
+    """Whether the file belongs to the orbax package, judged from its path's folders."""
+    return "orbax" in Path(pathname).parts
+
+
+@pytest.mark.parametrize("level", [py_logging.DEBUG, py_logging.INFO, py_logging.WARNING,
+                                   py_logging.ERROR])  # fmt: skip
+@pytest.mark.parametrize(
+    "pathname", [ORBAX_FILE, OUR_FILE, "/lib/orbax_like/x.py"], ids=["orbax", "ours", "not-orbax"]
+)
+def test_quiet_libraries_drops_orbax_below_warning(pathname: str, level: int) -> None:
+    """A record from orbax below WARNING is dropped; its warnings and all others pass."""
+    assert _is_orbax(ORBAX_FILE) and not _is_orbax(OUR_FILE)
+    expected = level >= py_logging.WARNING or not _is_orbax(pathname)
+    assert text_log.QuietLibraries().filter(_record(pathname, level)) is expected
+
+
+@pytest.fixture
+def absl_handlers() -> Iterator[None]:
+    """Removes (and closes) the handlers a test adds to the absl logger."""
+    logger = logging.get_absl_logger()
+    before = list(logger.handlers)
+    try:
+        yield
+    finally:
+        for handler in [h for h in logger.handlers if h not in before]:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def _log(pathname: str, level: int, message: str) -> None:
+    """Passes a record to the absl logger's handlers, whatever the logger's level."""
+    logging.get_absl_logger().handle(_record(pathname, level, message))
+
+
+def _close_new_handlers(before: list[py_logging.Handler]) -> None:
+    logger = logging.get_absl_logger()
+    for handler in [h for h in logger.handlers if h not in before]:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@pytest.mark.usefixtures("absl_handlers")
+def test_log_to_file_appends_filtered_lines(tmp_path: Path) -> None:
+    """The folder is created; a second run appends to the file; orbax INFO stays out."""
+    path = tmp_path / "logs" / "sweep.log"
+    before = list(logging.get_absl_logger().handlers)
+    text_log.log_to_file(str(path))
+    _log(OUR_FILE, py_logging.INFO, "first run")
+    _log(ORBAX_FILE, py_logging.INFO, "orbax chatter")
+    _log(ORBAX_FILE, py_logging.WARNING, "orbax warning")
+    _close_new_handlers(before)  # As when the first process ends.
+    text_log.log_to_file(str(path))
+    _log(OUR_FILE, py_logging.ERROR, "second run")
+    _close_new_handlers(before)
+
+    lines = path.read_text().splitlines()
+    assert [line.rpartition("] ")[2] for line in lines] == ["first run", "orbax warning",
+                                                            "second run"]  # fmt: skip
+    assert [line[0] for line in lines] == ["I", "W", "E"]  # absl's level letters.
+    assert lines[0].rpartition("] ")[0].split()[-1] == f"{os.path.basename(OUR_FILE)}:7"
+
+
+def test_quiet_libraries_filters_the_console() -> None:
+    """quiet_libraries() puts the filter on absl's console handler."""
+    handler = logging.get_absl_handler().python_handler
+    filters = list(handler.filters)
+    try:
+        assert handler.filter(_record(ORBAX_FILE, py_logging.INFO))
+        text_log.quiet_libraries()
+        assert not handler.filter(_record(ORBAX_FILE, py_logging.INFO))
+        assert handler.filter(_record(OUR_FILE, py_logging.INFO))
+    finally:
+        handler.filters[:] = filters
