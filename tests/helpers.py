@@ -3,8 +3,10 @@
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import ml_collections
+import numpy as np
 
 from experiments import benchmark, generated
 
@@ -63,3 +65,17 @@ def tiny_benchmark() -> ml_collections.ConfigDict:
     b.reps, b.calls_per_rep, b.warmup = 2, 2, 1
     b.grid.batch_size, b.grid.lengths, b.grid.hidden_size = (4, 8), ((4, 4), (8, 8)), (16,)
     return c
+
+
+def take(batches: Iterator[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:
+    """The next `n` batches of a train stream."""
+    return [next(batches) for _ in range(n)]
+
+
+def assert_same_batches(a: list[dict], b: list[dict]) -> None:
+    """The same batches, array for array."""
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key])

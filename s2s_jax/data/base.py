@@ -4,7 +4,7 @@ Every dataset (generated.py, translation.py, synthetic.py) hands out
 fixed-shape numpy batches and scores decoded strings.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,6 +46,36 @@ class Data(Protocol):
 
     def detokenize(self, ids: np.ndarray) -> str: ...
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]: ...
+
+
+class IndexedBatches:
+    """Endless train batches; batch k is `make_batch(rng)` with rng a pure function of (seed, k).
+
+    `state()` and `restore()` give the data position stored in checkpoints, so a
+    resumed run sees exactly the batches it would have seen without the interruption.
+    """
+
+    def __init__(self, seed: int, make_batch: Callable[[np.random.Generator], Batch]):
+        self.seed, self._make_batch = seed, make_batch
+        self._index = 0
+
+    def state(self) -> dict[str, int]:
+        return {"index": self._index}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self._index = int(state["index"])
+
+    def stats(self) -> dict[str, float]:
+        """Nothing to report: every batch has the same shape and there are no epochs."""
+        return {}
+
+    def __iter__(self) -> "IndexedBatches":
+        return self
+
+    def __next__(self) -> Batch:
+        batch = self._make_batch(np.random.default_rng([self.seed, 0, self._index]))
+        self._index += 1
+        return batch
 
 
 def exact_match(hyps: list[str], pairs: list[Pair]) -> float:

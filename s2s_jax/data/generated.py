@@ -20,14 +20,14 @@ import string
 import ml_collections
 import numpy as np
 
-from s2s_jax.data.base import Batch, Pair, TrainBatches, exact_match
+from s2s_jax.data.base import Batch, IndexedBatches, Pair, TrainBatches, exact_match
 from s2s_jax.data.batching import pad_batch, pad_sources
 from s2s_jax.errors import ConfigError
 from s2s_jax.vocab import PAD_ID, CharVocab
 
 TASKS = ("copy", "reverse", "sort", "addition")
 _SYMBOLS = string.ascii_lowercase + string.ascii_uppercase
-_TRAIN_STREAM, _EVAL_STREAM = 0, 1
+_EVAL_STREAM = 1  # The train stream is stream 0 (IndexedBatches).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,46 +117,26 @@ def eval_pairs(task: Task, seed: int, num_examples: int) -> list[Pair]:
     )
 
 
-class TrainStream:
-    """Endless train batches; batch k is a pure function of (seed, k).
-
-    `state()` and `restore()` give the data position stored in checkpoints.
-    """
+class TrainStream(IndexedBatches):
+    """Endless train batches of `batch_size` pairs whose sources are not in `exclude`;
+    batch k is a pure function of (seed, k)."""
 
     def __init__(self, task: Task, seed: int, batch_size: int, exclude: set[str]):
-        self.task, self.seed, self.batch_size = task, seed, batch_size
-        self._exclude = exclude
-        self._index = 0
+        super().__init__(seed, self._batch)
+        self.task, self.batch_size, self._exclude = task, batch_size, exclude
 
-    def state(self) -> dict[str, int]:
-        return {"index": self._index}
-
-    def restore(self, state: dict[str, int]) -> None:
-        self._index = int(state["index"])
-
-    def stats(self) -> dict[str, float]:
-        """Nothing to report: every batch has the same shape and no epochs."""
-        return {}
-
-    def __iter__(self) -> "TrainStream":
-        return self
-
-    def __next__(self) -> Batch:
-        rng = np.random.default_rng([self.seed, _TRAIN_STREAM, self._index])
+    def _batch(self, rng: np.random.Generator) -> Batch:
         pairs = []
         for _ in range(1000 * self.batch_size):
             src, tgt = self.task.sample(rng)
             if src not in self._exclude:
                 pairs.append((src, tgt))
                 if len(pairs) == self.batch_size:
-                    break
-        else:
-            raise ConfigError(
-                f"task {self.task.name!r}: almost every draw is a held-out eval source; "
-                "lower config.task.num_eval or widen the task"
-            )
-        self._index += 1
-        return encode_batch(self.task, pairs)
+                    return encode_batch(self.task, pairs)
+        raise ConfigError(
+            f"task {self.task.name!r}: almost every draw is a held-out eval source; "
+            "lower config.task.num_eval or widen the task"
+        )
 
 
 def eval_batches(

@@ -10,37 +10,12 @@ out, '17 5 902'; there is nothing to learn, so exact match stays near 0.
 import ml_collections
 import numpy as np
 
-from s2s_jax.data.base import Batch, Pair, exact_match
+from s2s_jax.data.base import Batch, IndexedBatches, Pair, exact_match
 from s2s_jax.data.batching import pad_batch, pad_sources
 from s2s_jax.errors import UserError
 from s2s_jax.vocab import SPECIALS, content_ids
 
-_TRAIN_STREAM, _EVAL_STREAM = 0, 1
-
-
-class _Stream:
-    """Endless train batches; batch k is a pure function of (seed, k)."""
-
-    def __init__(self, data: "SyntheticData", seed: int, batch_size: int):
-        self._data, self._seed, self._batch_size = data, seed, batch_size
-        self._index = 0
-
-    def state(self) -> dict[str, int]:
-        return {"index": self._index}
-
-    def restore(self, state: dict[str, int]) -> None:
-        self._index = int(state["index"])
-
-    def stats(self) -> dict[str, float]:
-        return {}
-
-    def __iter__(self) -> "_Stream":
-        return self
-
-    def __next__(self) -> Batch:
-        rng = np.random.default_rng([self._seed, _TRAIN_STREAM, self._index])
-        self._index += 1
-        return self._data.batch(rng, self._batch_size)
+_EVAL_STREAM = 1  # The train stream is stream 0 (IndexedBatches).
 
 
 class SyntheticData:
@@ -77,8 +52,9 @@ class SyntheticData:
     def example_batch(self) -> Batch:
         return self.batch(np.random.default_rng(0), 1)
 
-    def train_batches(self) -> _Stream:
-        return _Stream(self, self.config.seed, self.config.train.batch_size)
+    def train_batches(self) -> IndexedBatches:
+        size = self.config.train.batch_size
+        return IndexedBatches(self.config.seed, lambda rng: self.batch(rng, size))
 
     def eval_sets(self) -> dict[str, list[Pair]]:
         return {"eval": self._eval}

@@ -4,6 +4,7 @@ import collections
 
 import numpy as np
 import pytest
+from helpers import assert_same_batches, take
 
 from s2s_jax.data.batching import BucketedBatches, pad_batch
 from s2s_jax.errors import CheckpointError, ConfigError
@@ -40,18 +41,6 @@ def _rows(batch) -> list[tuple[tuple, tuple]]:
     return rows
 
 
-def _take(batches: BucketedBatches, n: int) -> list[dict[str, np.ndarray]]:
-    return [next(batches) for _ in range(n)]
-
-
-def _assert_same(a: list[dict], b: list[dict]) -> None:
-    assert len(a) == len(b)
-    for x, y in zip(a, b, strict=True):
-        assert x.keys() == y.keys()
-        for key in x:
-            np.testing.assert_array_equal(x[key], y[key])
-
-
 def test_pad_batch_layout():
     """BOS + target in, target + EOS out, PAD after; rows past the pairs are all PAD."""
     batch = pad_batch([([5, 6, 7], [8, 9]), ([], [10])], S=4, T=3, batch_size=3)
@@ -82,7 +71,7 @@ def test_every_example_exactly_once_per_epoch():
     assert batches.num_examples == len(kept)
     for epoch in range(2):
         assert batches.epoch == epoch
-        rows = [r for b in _take(batches, batches.batches_per_epoch) for r in _rows(b)]
+        rows = [r for b in take(batches, batches.batches_per_epoch) for r in _rows(b)]
         assert collections.Counter(rows) == collections.Counter(kept)
     assert batches.epoch == 2
 
@@ -92,7 +81,7 @@ def test_fixed_shapes_token_budget_and_multiples():
     batches = BucketedBatches(_examples(), BOUNDARIES, seed=1, max_tokens=512, multiple_of=4)
     assert batches.batch_sizes == {8: 64, 16: 32, 24: 20, 32: 16, 48: 8, 64: 8}
     shapes = set()
-    for batch in _take(batches, batches.batches_per_epoch):
+    for batch in take(batches, batches.batches_per_epoch):
         (B, S), (_, T) = batch["src_BxS"].shape, batch["tgt_out_BxT"].shape
         assert S == T and S in BOUNDARIES
         assert batches.batch_sizes[S] == B
@@ -113,11 +102,11 @@ def test_deterministic_by_seed_and_different_across_epochs():
     b = BucketedBatches(examples, BOUNDARIES, seed=3, max_tokens=512)
     c = BucketedBatches(examples, BOUNDARIES, seed=4, max_tokens=512)
     n = a.batches_per_epoch
-    epoch0, epoch1 = _take(a, n), _take(a, n)
-    _assert_same(epoch0 + epoch1, _take(b, 2 * n))
+    epoch0, epoch1 = take(a, n), take(a, n)
+    assert_same_batches(epoch0 + epoch1, take(b, 2 * n))
     order = [x["src_BxS"].tobytes() for x in epoch0]
     assert order != [x["src_BxS"].tobytes() for x in epoch1]
-    assert order != [x["src_BxS"].tobytes() for x in _take(c, n)]
+    assert order != [x["src_BxS"].tobytes() for x in take(c, n)]
 
 
 @pytest.mark.parametrize("stop", [5, "end_of_epoch"])
@@ -126,14 +115,14 @@ def test_restore_continues_with_the_same_batches(stop):
     examples = _examples()
     batches = BucketedBatches(examples, BOUNDARIES, seed=0, max_tokens=256, multiple_of=2)
     n = batches.batches_per_epoch
-    _take(batches, n + (stop if stop != "end_of_epoch" else n))
+    take(batches, n + (stop if stop != "end_of_epoch" else n))
     state = batches.state()
     assert state == ({"epoch": 1, "batch": 5} if stop == 5 else {"epoch": 2, "batch": 0})
-    expected = _take(batches, n)
+    expected = take(batches, n)
     resumed = BucketedBatches(examples, BOUNDARIES, seed=0, max_tokens=256, multiple_of=2)
     resumed.restore(state)
     assert resumed.state() == state
-    _assert_same(_take(resumed, n), expected)
+    assert_same_batches(take(resumed, n), expected)
 
 
 def test_restore_refuses_a_position_past_the_epoch():
@@ -156,7 +145,7 @@ def test_padding_fraction_on_a_handmade_case():
     assert batches.padding_fraction(7) == pytest.approx(1 - 18 / 48)
     # The same from the arrays themselves.
     real = total = 0
-    for batch in _take(batches, 2):
+    for batch in take(batches, 2):
         real += int((batch["src_BxS"] != PAD_ID).sum() + (batch["tgt_out_BxT"] != PAD_ID).sum())
         total += batch["src_BxS"].size + batch["tgt_out_BxT"].size
     assert (real, total) == (18, 48)

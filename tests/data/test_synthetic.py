@@ -12,6 +12,7 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
+from helpers import assert_same_batches, take
 
 from experiments import benchmark
 from s2s_jax import experiment
@@ -43,18 +44,6 @@ def _config(**overrides) -> ml_collections.ConfigDict:
     return c
 
 
-def _take(stream, n: int) -> list[dict[str, np.ndarray]]:
-    return [next(stream) for _ in range(n)]
-
-
-def _assert_same(a: list[dict], b: list[dict]) -> None:
-    assert len(a) == len(b)
-    for x, y in zip(a, b, strict=True):
-        assert x.keys() == y.keys()
-        for key in x:
-            np.testing.assert_array_equal(x[key], y[key])
-
-
 def _is_content(ids: np.ndarray) -> bool:
     return bool(((len(SPECIALS) <= ids) & (ids < V)).all())
 
@@ -62,7 +51,7 @@ def _is_content(ids: np.ndarray) -> bool:
 def test_train_batches_are_full_length_rows_of_content_ids():
     """Every row: S source ids, BOS + T - 1 target ids in, the same ids + EOS out; no PAD."""
     data = SyntheticData(_config())
-    batches = _take(data.train_batches(), 20)
+    batches = take(data.train_batches(), 20)
     seen = set()
     for batch in batches:
         assert {k: (v.shape, v.dtype) for k, v in batch.items()} == {
@@ -76,7 +65,7 @@ def test_train_batches_are_full_length_rows_of_content_ids():
         assert _is_content(src) and _is_content(tgt_out[:, :-1])
         # Exactly the layout pad_batch gives these ids.
         pairs = list(zip(src.tolist(), tgt_out[:, :-1].tolist(), strict=True))
-        _assert_same([pad_batch(pairs, S, T, B)], [batch])
+        assert_same_batches([pad_batch(pairs, S, T, B)], [batch])
         seen |= set(src.ravel().tolist()) | set(tgt_out[:, :-1].ravel().tolist())
     assert seen == set(range(len(SPECIALS), V))  # Every content id turns up, and no other.
     example = data.example_batch()
@@ -91,30 +80,31 @@ def test_train_batches_are_full_length_rows_of_content_ids():
 
 def test_batch_k_is_a_pure_function_of_seed_and_k():
     """Any stream of the same seed gives batch k, whatever came before it; the seed changes it."""
-    first = _take(SyntheticData(_config()).train_batches(), 6)
+    first = take(SyntheticData(_config()).train_batches(), 6)
     # Another instance, with another eval set (drawn from its own stream), draws the same.
-    _assert_same(_take(SyntheticData(_config(synthetic__num_eval=3)).train_batches(), 6), first)
+    other_eval = SyntheticData(_config(synthetic__num_eval=3))
+    assert_same_batches(take(other_eval.train_batches(), 6), first)
     assert len({b["src_BxS"].tobytes() for b in first}) == 6
-    other_seed = _take(SyntheticData(_config(seed=1)).train_batches(), 6)
+    other_seed = take(SyntheticData(_config(seed=1)).train_batches(), 6)
     for a, b in zip(first, other_seed, strict=True):
         assert not np.array_equal(a["src_BxS"], b["src_BxS"])
     jumped = SyntheticData(_config()).train_batches()
     jumped.restore({"index": 4})
-    _assert_same(_take(jumped, 2), first[4:])
+    assert_same_batches(take(jumped, 2), first[4:])
 
 
 def test_restore_resumes_the_same_sequence():
     """A fresh stream restored from state() (through JSON, as a checkpoint keeps it)."""
     stream = SyntheticData(_config()).train_batches()
     assert stream.state() == {"index": 0}
-    _take(stream, 3)
+    take(stream, 3)
     state = json.loads(json.dumps(stream.state()))
     assert state == {"index": 3}
-    expected = _take(stream, 4)
+    expected = take(stream, 4)
     resumed = SyntheticData(_config()).train_batches()
     resumed.restore(state)
     assert resumed.state() == state
-    _assert_same(_take(resumed, 4), expected)
+    assert_same_batches(take(resumed, 4), expected)
     assert resumed.state() == stream.state() == {"index": 7}
     assert resumed.stats() == {}
     assert iter(resumed) is resumed
