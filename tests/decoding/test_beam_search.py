@@ -3,12 +3,13 @@ early exit that changes nothing, and greedy_decode's output contract."""
 
 import functools
 import itertools
-import types
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from s2s_jax import experiment
 from s2s_jax.decoding.beam_search import beam_search, length_penalty_factor
@@ -17,6 +18,9 @@ from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
 SRC_VOCAB = 8
+# The longest output of the tests on `_model`'s params (long enough for rows with no EOS and
+# for early exits), one value so that the tests share compilations.
+MAX_LEN = 12
 # Eight sources of 1 to 5 real tokens, PAD after them.
 SRC = jnp.asarray(
     np.where(
@@ -27,10 +31,13 @@ SRC = jnp.asarray(
 )
 
 
+@functools.cache
 def _model(
     tgt_vocab: int = 8, seed: int = 2, cell: str = "gru", num_layers: int = 1
 ) -> tuple[Seq2Seq, dict]:
-    """A tiny Seq2Seq (hidden 16) with standard-normal params, which give peaked predictions."""
+    """A tiny Seq2Seq (hidden 16) with standard-normal params, which give peaked predictions.
+
+    Cached: tests share one params tree per config and seed (they never change it in place)."""
     cfg = ModelConfig(
         src_vocab_size=SRC_VOCAB,
         tgt_vocab_size=tgt_vocab,
@@ -47,19 +54,38 @@ def _model(
     return model, jax.tree.unflatten(tree, params)
 
 
-def _beam(model, params, max_len, beam_size, alpha, early_exit=True, src=SRC):
-    """Jitted beam_search; returns numpy tokens, lengths and the number of decode steps run."""
-    steps = []
+class _Counted:
+    """A model's apply for the decoders, counting the decode steps that run."""
 
-    def apply(variables, *args, method):
+    def __init__(self, model):
+        self.model = model
+        self.steps = 0
+
+    def _tick(self) -> None:
+        self.steps += 1
+
+    def apply(self, variables, *args, method):
         if method is Seq2Seq.decode_step:
-            jax.debug.callback(lambda: steps.append(1))  # Once per while-loop iteration.
-        return model.apply(variables, *args, method=method)
+            jax.debug.callback(self._tick)  # Once per while-loop iteration.
+        return self.model.apply(variables, *args, method=method)
 
+
+@functools.cache
+def _search(model) -> tuple[Callable, _Counted]:
+    """beam_search jitted once per model (equal configs give equal models), with its step
+    counter: calls with new params or alpha (same shapes) reuse the compilation."""
+    counted = _Counted(model)
     search = jax.jit(
-        functools.partial(beam_search, types.SimpleNamespace(apply=apply)),
+        functools.partial(beam_search, counted),
         static_argnames=("max_len", "beam_size", "early_exit"),
     )
+    return search, counted
+
+
+def _beam(model, params, max_len, beam_size, alpha, early_exit=True, src=SRC):
+    """Jitted beam_search; returns numpy tokens, lengths and the number of decode steps run."""
+    search, counted = _search(model)
+    counted.steps = 0
     tokens, lengths = search(
         params,
         src,
@@ -69,25 +95,37 @@ def _beam(model, params, max_len, beam_size, alpha, early_exit=True, src=SRC):
         early_exit=early_exit,
     )
     jax.effects_barrier()
-    return np.asarray(tokens), np.asarray(lengths), len(steps)
+    return np.asarray(tokens), np.asarray(lengths), counted.steps
+
+
+_GREEDY = jax.jit(greedy_decode, static_argnums=(0, 3))
 
 
 def _greedy(model, params, max_len):
-    tokens, lengths = jax.jit(greedy_decode, static_argnums=(0, 3))(model, params, SRC, max_len)
+    tokens, lengths = _GREEDY(model, params, SRC, max_len)
     return np.asarray(tokens), np.asarray(lengths)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode(model, variables, src_BxS):
+    return model.apply(variables, src_BxS, method=Seq2Seq.encode)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decode_step(model, variables, state, token_B):
+    return model.apply(variables, state, token_B, method=Seq2Seq.decode_step)
 
 
 def _scores(model, params, src_BxS, tokens_BxL, alpha):
     """Each row's score from decode_step: summed log-probs up to its first EOS (or L tokens),
     divided by the length penalty of that many tokens, EOS included."""
     variables = {"params": params}
-    state = model.apply(variables, src_BxS, method=Seq2Seq.encode)
-    decode_step = jax.jit(functools.partial(model.apply, method=Seq2Seq.decode_step))
+    state = _encode(model, variables, src_BxS)
     tokens_BxL = np.asarray(tokens_BxL)
     previous = np.full(len(tokens_BxL), BOS_ID)
     total, ended = np.zeros(len(tokens_BxL)), np.zeros(len(tokens_BxL), bool)
     for t in range(tokens_BxL.shape[1]):
-        state, logits = decode_step(variables, state, jnp.asarray(previous))
+        state, logits = _decode_step(model, variables, state, jnp.asarray(previous))
         log_probs = np.asarray(jax.nn.log_softmax(logits), np.float64)
         total += np.where(ended, 0.0, log_probs[np.arange(len(total)), tokens_BxL[:, t]])
         ended |= tokens_BxL[:, t] == EOS_ID
@@ -101,10 +139,10 @@ def test_beam_of_one_is_greedy(cell, num_layers, seed):
     """K=1 without a length penalty gives greedy_decode's tokens and lengths, rows with and
     without EOS alike (multi-layer LSTM carries included)."""
     model, params = _model(cell=cell, num_layers=num_layers, seed=seed)
-    greedy_tokens, greedy_lengths = _greedy(model, params, max_len=8)
-    tokens, lengths, _ = _beam(model, params, max_len=8, beam_size=1, alpha=0.0)
+    greedy_tokens, greedy_lengths = _greedy(model, params, max_len=MAX_LEN)
+    tokens, lengths, _ = _beam(model, params, max_len=MAX_LEN, beam_size=1, alpha=0.0)
     # The params give a mix of EOS positions, including rows with none.
-    assert len(set(greedy_lengths)) >= 3 and 8 in greedy_lengths
+    assert len(set(greedy_lengths)) >= 3 and MAX_LEN in greedy_lengths
     np.testing.assert_array_equal(tokens, greedy_tokens)
     np.testing.assert_array_equal(lengths, greedy_lengths)
 
@@ -137,7 +175,7 @@ def test_scores_at_least_greedy(alpha):
     """On random params, K=4's hypothesis scores no lower than greedy's (where greedy ended
     in EOS), and higher on some rows."""
     model, params = _model()
-    max_len = 10
+    max_len = MAX_LEN
     greedy_tokens, greedy_lengths = _greedy(model, params, max_len)
     tokens, lengths, _ = _beam(model, params, max_len, beam_size=4, alpha=alpha)
     finished = greedy_lengths < max_len
@@ -152,13 +190,20 @@ def test_scores_at_least_greedy(alpha):
 def test_early_exit_changes_nothing(beam_size, alpha):
     """Early exit gives the tokens of a full max_len run, in fewer steps."""
     model, params = _model()
-    max_len = 20
+    max_len = MAX_LEN
     early = _beam(model, params, max_len, beam_size, alpha, early_exit=True)
     full = _beam(model, params, max_len, beam_size, alpha, early_exit=False)
     np.testing.assert_array_equal(early[0], full[0])
     np.testing.assert_array_equal(early[1], full[1])
     assert full[2] == max_len
     assert early[2] < max_len
+
+
+class _StandIn:
+    """Anything with Seq2Seq's `apply`; hashed by identity, so `_search` can cache it."""
+
+    def __init__(self, apply: Callable):
+        self.apply = apply
 
 
 def _bigram(next_token_probs: dict[int, dict[int, float]], vocab: int = 6):
@@ -176,7 +221,7 @@ def _bigram(next_token_probs: dict[int, dict[int, float]], vocab: int = 6):
         state, token_B = args
         return state, logits_VxV[token_B]
 
-    return types.SimpleNamespace(apply=apply)
+    return _StandIn(apply)
 
 
 def test_early_exit_waits_for_a_longer_winner():
@@ -211,42 +256,63 @@ def _biased(params: dict, bias: dict[int, float]) -> dict:
     return {**params, "decoder": {**decoder, "logits": {**decoder["logits"], "bias": new_bias}}}
 
 
-@pytest.mark.parametrize("beam_size", [2, 5])
+@pytest.mark.parametrize("beam_size", [3, 5])
 def test_output_contract(beam_size):
     """Random params: PAD only after EOS and lengths right. EOS always winning gives
     [EOS, PAD, ...] with length 0; EOS never winning gives the best alive hypothesis, length L."""
     model, params = _model()
-    tokens, lengths, _ = _beam(model, params, 9, beam_size, alpha=0.6)
-    assert tokens.shape == (len(SRC), 9) and lengths.shape == (len(SRC),)
+    tokens, lengths, _ = _beam(model, params, MAX_LEN, beam_size, alpha=0.6)
+    assert tokens.shape == (len(SRC), MAX_LEN) and lengths.shape == (len(SRC),)
     assert len(set(lengths)) >= 3
     _contract_holds(tokens, lengths)
 
-    tokens, lengths, _ = _beam(model, _biased(params, {EOS_ID: 1e4}), 9, beam_size, alpha=0.6)
-    expected = np.full((len(SRC), 9), PAD_ID)
+    tokens, lengths, _ = _beam(model, _biased(params, {EOS_ID: 1e4}), MAX_LEN, beam_size, alpha=0.6)
+    expected = np.full((len(SRC), MAX_LEN), PAD_ID)
     expected[:, 0] = EOS_ID
     np.testing.assert_array_equal(tokens, expected)
     np.testing.assert_array_equal(lengths, 0)
 
     # EOS far below the other tokens never makes a beam's top K: nothing finishes.
     never_eos = _biased(params, {5: 1e4, EOS_ID: -1e4})
-    tokens, lengths, _ = _beam(model, never_eos, 9, beam_size, alpha=0.6)
+    tokens, lengths, _ = _beam(model, never_eos, MAX_LEN, beam_size, alpha=0.6)
     np.testing.assert_array_equal(tokens, 5)
-    np.testing.assert_array_equal(lengths, 9)
+    np.testing.assert_array_equal(lengths, MAX_LEN)
+
+
+@pytest.fixture(scope="module")
+def experiment_decode_setup(tmp_path_factory):
+    """The eval config of the tests' experiments (apart from eval.beam_size), random params of
+    their model, an eval batch, and the greedy and beam search (K=3) decodings it must match
+    (computed once for both beam sizes)."""
+    config = tiny_config(eval__beam_size=1, eval__length_penalty=0.6)
+    exp = experiment.build(config, str(tmp_path_factory.mktemp("greedy")))
+    # Random params in the model's shapes (standard normal, for peaked predictions): the
+    # decoders' agreement does not depend on trained or initial values.
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(
+        lambda s: jnp.asarray(rng.normal(size=s.shape), s.dtype), exp.abstract_state.params
+    )
+    src = exp.data.eval_batches(exp.data.eval_sets()["eval"])[0]["src_BxS"]
+    max_len = exp.data.max_decode_len
+    greedy_tokens, _ = _GREEDY(exp.model, params, jnp.asarray(src), max_len)
+    beam_tokens, _ = jax.jit(beam_search, static_argnums=(0, 3, 4))(
+        exp.model, params, jnp.asarray(src), max_len, 3, 0.6
+    )
+    expected = {1: np.asarray(greedy_tokens), 3: np.asarray(beam_tokens)}
+    assert (expected[1] != expected[3]).any()
+    return config, exp, params, src, expected
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
-def test_experiment_decode_follows_the_config(make_config, tmp_path, beam_size):
+def test_experiment_decode_follows_the_config(experiment_decode_setup, tmp_path, beam_size):
     """experiment.build's jitted decode, sharded over 8 devices, is greedy_decode at
     eval.beam_size=1 and beam_search with eval.length_penalty otherwise (which differ here)."""
-    config = make_config(eval__beam_size=beam_size, eval__length_penalty=0.6)
-    exp = experiment.build(config, str(tmp_path))
-    params = exp.initial_state().params
-    src = exp.data.eval_batches(exp.data.eval_sets()["eval"])[0]["src_BxS"]
+    config, exp, params, src, expected = experiment_decode_setup
+    if beam_size != 1:
+        config = config.copy_and_resolve_references()
+        config.eval.beam_size = beam_size
+        exp = experiment.build(config, str(tmp_path))
+    assert exp.config.eval.beam_size == beam_size
     tokens, lengths = jax.device_get(exp.decode(params, exp.put_batch(src)))
-    max_len = exp.data.max_decode_len
-    greedy_tokens, _ = greedy_decode(exp.model, params, jnp.asarray(src), max_len)
-    beam_tokens, _ = beam_search(exp.model, params, jnp.asarray(src), max_len, 3, 0.6)
-    assert (np.asarray(greedy_tokens) != np.asarray(beam_tokens)).any()
-    expected = greedy_tokens if beam_size == 1 else beam_tokens
-    np.testing.assert_array_equal(tokens, expected)
+    np.testing.assert_array_equal(tokens, expected[beam_size])
     _contract_holds(tokens, lengths)

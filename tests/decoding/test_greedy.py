@@ -25,14 +25,15 @@ SRC = jnp.array(
 )
 
 
-def _model(seed: int = 2) -> tuple[Seq2Seq, dict]:
-    """A tiny GRU Seq2Seq and random params (in the shapes `model.init` would give)."""
-    cfg = ModelConfig(src_vocab_size=V, tgt_vocab_size=V, cell="gru", embed_size=8, hidden_size=16)
-    model = Seq2Seq(cfg)
-    shapes = jax.eval_shape(model.init, jax.random.key(0), SRC, SRC)["params"]
+CFG = ModelConfig(src_vocab_size=V, tgt_vocab_size=V, cell="gru", embed_size=8, hidden_size=16)
+MODEL = Seq2Seq(CFG)  # A tiny GRU Seq2Seq: the one model of these tests.
+
+
+def _params(seed: int = 2) -> dict:
+    """Random params for MODEL (in the shapes `model.init` would give)."""
+    shapes = jax.eval_shape(MODEL.init, jax.random.key(0), SRC, SRC)["params"]
     rng = np.random.default_rng(seed)
-    params = jax.tree.map(lambda s: jnp.asarray(rng.normal(size=s.shape), s.dtype), shapes)
-    return model, params
+    return jax.tree.map(lambda s: jnp.asarray(rng.normal(size=s.shape), s.dtype), shapes)
 
 
 def _with_output_bias(params: dict, token: int) -> dict:
@@ -58,19 +59,23 @@ class _StepCounter:
         return self.model.apply(variables, *args, method=method)
 
 
-def _decode(model: Seq2Seq, params: dict, max_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+# Jitted once for the module: a call with new params (same shapes) and a max_len already
+# seen reuses the compilation; the counter is reset before each call.
+_COUNTER = _StepCounter(MODEL)
+_GREEDY = jax.jit(functools.partial(greedy_decode, _COUNTER), static_argnames="max_len")
+
+
+def _decode(params: dict, max_len: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Jitted greedy_decode on SRC; returns tokens, lengths and how many steps ran."""
-    counter = _StepCounter(model)
-    decode = jax.jit(functools.partial(greedy_decode, counter), static_argnames="max_len")
-    tokens, lengths = decode(params, SRC, max_len=max_len)
+    _COUNTER.steps = 0
+    tokens, lengths = _GREEDY(params, SRC, max_len=max_len)
     jax.effects_barrier()
-    return np.asarray(tokens), np.asarray(lengths), counter.steps
+    return np.asarray(tokens), np.asarray(lengths), _COUNTER.steps
 
 
 def test_stops_at_eos_and_exits_loop_early():
     """When EOS always wins: tokens are [EOS, PAD, ...], lengths 0, and one step runs of 1000."""
-    model, params = _model()
-    tokens, lengths, steps = _decode(model, _with_output_bias(params, EOS_ID), max_len=1000)
+    tokens, lengths, steps = _decode(_with_output_bias(_params(), EOS_ID), max_len=1000)
     expected = np.full((len(SRC), 1000), PAD_ID)
     expected[:, 0] = EOS_ID
     np.testing.assert_array_equal(tokens, expected)
@@ -80,11 +85,11 @@ def test_stops_at_eos_and_exits_loop_early():
 
 def test_runs_max_len_steps_without_eos():
     """When another token always wins: no EOS, lengths == max_len, and max_len steps run."""
-    model, params = _model()
-    tokens, lengths, steps = _decode(model, _with_output_bias(params, 5), max_len=7)
-    np.testing.assert_array_equal(tokens, np.full((len(SRC), 7), 5))
-    np.testing.assert_array_equal(lengths, 7)
-    assert steps == 7
+    # max_len 8, as in test_matches_python_argmax_loop: the same compilation.
+    tokens, lengths, steps = _decode(_with_output_bias(_params(), 5), max_len=8)
+    np.testing.assert_array_equal(tokens, np.full((len(SRC), 8), 5))
+    np.testing.assert_array_equal(lengths, 8)
+    assert steps == 8
 
 
 def test_matches_python_argmax_loop():
@@ -92,13 +97,13 @@ def test_matches_python_argmax_loop():
 
     The loop's argmax skips PAD and BOS, which are never predictions.
     """
-    model, params = _model(seed=5)
+    params = _params(seed=5)
     max_len = 8
-    tokens, lengths, steps = _decode(model, params, max_len)
+    tokens, lengths, steps = _decode(params, max_len)
 
     variables = {"params": params}
-    carries = model.apply(variables, SRC, method=Seq2Seq.encode)
-    decode_step = jax.jit(functools.partial(model.apply, method=Seq2Seq.decode_step))
+    carries = jax.jit(functools.partial(MODEL.apply, method=Seq2Seq.encode))(variables, SRC)
+    decode_step = jax.jit(functools.partial(MODEL.apply, method=Seq2Seq.decode_step))
     token = jnp.full((len(SRC),), BOS_ID)
     predicted = []
     for _ in range(max_len):

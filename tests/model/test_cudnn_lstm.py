@@ -31,17 +31,23 @@ def test_packed_weights_run_cudnns_reference_lstm_like_our_layer():
     jax.experimental.rnn's own reference LSTM, reading the packed vector through
     its unpacker, gives our layer's outputs and final (h, c) for ragged lengths."""
     layer, params, carry, x, mask, lengths = _setup()
-    (c, h), y = layer.apply({"params": params}, carry, x, mask)
 
-    flat = pack_weights(
-        (params["input"]["kernel"], params["input"]["bias"]), (params["recurrent"]["kernel"], None)
-    )
+    @jax.jit  # One compilation for our layer, the packing and the reference.
+    def ours_and_reference(params, carry, x, mask, lengths):
+        (c, h), y = layer.apply({"params": params}, carry, x, mask)
+        flat = pack_weights(
+            (params["input"]["kernel"], params["input"]["bias"]),
+            (params["recurrent"]["kernel"], None),
+        )
+        w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(flat, D, H, 1, False)
+        c0, h0 = carry
+        reference = rnn.lstm_ref(
+            x, h0[None], c0[None], w_ih, w_hh, b_ih, b_hh, lengths, D, H, 1, 0.0, False
+        )
+        return (c, h, y), flat, reference
+
+    (c, h, y), flat, (y_ref, h_ref, c_ref) = ours_and_reference(params, carry, x, mask, lengths)
     assert flat.shape == (rnn.get_num_params_in_lstm(D, H, 1, False),)
-    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(flat, D, H, 1, False)
-    c0, h0 = carry
-    y_ref, h_ref, c_ref = rnn.lstm_ref(
-        x, h0[None], c0[None], w_ih, w_hh, b_ih, b_hh, lengths, D, H, 1, 0.0, False
-    )
     np.testing.assert_allclose(h, h_ref[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(c, c_ref[0], rtol=1e-5, atol=1e-5)
     valid = np.asarray(mask)[..., None]

@@ -62,6 +62,12 @@ def _setup(cell: str, seed: int = 0, **layer_kwargs):
     return layer, params, carry, x, mask
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(layer: RecurrentLayer, params: dict, carry: tuple, x: jax.Array, mask: jax.Array):
+    """layer.apply, jitted once per layer config and input shape and shared by the tests."""
+    return layer.apply({"params": params}, carry, x, mask)
+
+
 def _numpy_carries(cell: str, params: dict, carry: tuple, x: jax.Array) -> list[tuple]:
     """The NumPy carry after each time step (all steps unmasked)."""
     p = _numpy_params(params)
@@ -77,7 +83,7 @@ def _numpy_carries(cell: str, params: dict, carry: tuple, x: jax.Array) -> list[
 def test_layer_matches_numpy_equations(cell: str):
     """RecurrentLayer's carry and outputs equal a NumPy loop over the documented equations."""
     layer, params, carry, x, mask = _setup(cell)
-    got_carry, got_y = layer.apply({"params": params}, carry, x, mask)
+    got_carry, got_y = _apply(layer, params, carry, x, mask)
 
     # Only the GRU has a recurrent bias (its b_hn sits inside r·(...)); here it is non-zero.
     recurrent = params["recurrent"]
@@ -93,34 +99,53 @@ def test_layer_matches_numpy_equations(cell: str):
 def test_scan_matches_python_loop_over_cell(cell: str):
     """The nn.scan layer equals a Python loop applying `masked_step` with the same params."""
     layer, params, carry, x, mask = _setup(cell, seed=2)
-    got_carry, got_y = layer.apply({"params": params}, carry, x, mask)
+    got_carry, got_y = _apply(layer, params, carry, x, mask)
 
     weights = (params["recurrent"]["kernel"], params["recurrent"].get("bias"))
     xproj = x @ params["input"]["kernel"] + params["input"]["bias"]
+    step = jax.jit(masked_step, static_argnums=0)  # Compiled once, called at every step.
     ref, ys = carry, []
     for t in range(T):
-        ref, _ = masked_step(cell, weights, ref, xproj[:, t], mask[:, t])
+        ref, _ = step(cell, weights, ref, xproj[:, t], mask[:, t])
         ys.append(ref[-1])
     for g, r in zip(got_carry, ref, strict=True):
         np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(got_y, jnp.stack(ys, axis=1), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("remat", [False, True])
-@pytest.mark.parametrize("cell", CELLS)
-def test_fused_backend_equals_scan_in_values_and_gradients(cell: str, remat: bool):
-    """The custom-VJP path gives nn.scan's outputs and gradients (params, carry, inputs),
-    with a ragged mask, a loss on both the outputs and the final carry, and remat on or off."""
+def _ragged_loss_inputs(cell: str):
+    """_setup's layer, params, carry and input with a ragged mask, and output loss weights."""
     layer, params, carry, x, _ = _setup(cell, seed=7)
     mask = jnp.arange(T)[None, :] < jnp.array([T, 2, 4])[:, None]
     w = jnp.asarray(np.random.default_rng(8).normal(size=(B, T, H)), jnp.float32)
+    return layer, params, carry, x, mask, w
 
-    def loss(backend, p, carry, x):
-        c, y = layer.clone(backend=backend, remat=remat).apply({"params": p}, carry, x, mask)
+
+@functools.partial(jax.jit, static_argnums=0)
+def _loss_and_grads(layer: RecurrentLayer, params, carry, x, mask, w):
+    """A loss on both the outputs and the final carry, and its gradients for the params, the
+    initial carry and the inputs."""
+
+    def loss(p, carry, x):
+        c, y = layer.apply({"params": p}, carry, x, mask)
         return jnp.sum(y * w) + sum(jnp.sum(ci * ci) for ci in c)
 
-    ref = jax.value_and_grad(functools.partial(loss, "scan"), argnums=(0, 1, 2))(params, carry, x)
-    got = jax.value_and_grad(functools.partial(loss, "fused"), argnums=(0, 1, 2))(params, carry, x)
+    return jax.value_and_grad(loss, argnums=(0, 1, 2))(params, carry, x)
+
+
+@pytest.mark.parametrize(
+    "cell,remat",
+    # Every cell without remat; remat (the hidden projections recomputed before the backward
+    # loop) for a cell whose gates add both projections and for the GRU, which keeps them apart
+    # and has a recurrent bias. The RNN with remat runs the LSTM's code path.
+    [("lstm", False), ("gru", False), ("rnn", False), ("lstm", True), ("gru", True)],
+)
+def test_fused_backend_equals_scan_in_values_and_gradients(cell: str, remat: bool):
+    """The custom-VJP path gives nn.scan's outputs and gradients (params, carry, inputs),
+    with a ragged mask, a loss on both the outputs and the final carry, and remat on or off."""
+    layer, params, carry, x, mask, w = _ragged_loss_inputs(cell)
+    ref = _loss_and_grads(layer.clone(backend="scan", remat=remat), params, carry, x, mask, w)
+    got = _loss_and_grads(layer.clone(backend="fused", remat=remat), params, carry, x, mask, w)
     assert jax.tree.structure(got) == jax.tree.structure(ref)
     for g, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
@@ -134,7 +159,7 @@ def test_mask_holds_carry_after_last_true_position(cell: str):
     layer, params, carry, x, _ = _setup(cell, seed=3)
     lengths = [T, 2, 4]
     mask = jnp.arange(T)[None, :] < jnp.array(lengths)[:, None]
-    got_carry, _ = layer.apply({"params": params}, carry, x, mask)
+    got_carry, _ = _apply(layer, params, carry, x, mask)
 
     ref = _numpy_carries(cell, params, carry, x)
     for b, n in enumerate(lengths):
@@ -152,7 +177,7 @@ def test_dropout_mask_changes_across_time_steps(backend: str):
     )
     variables = {"params": params}
     key = jax.random.key(5)
-    _, y_det = layer.clone(deterministic=True).apply(variables, carry, x, mask)
+    _, y_det = _apply(layer.clone(deterministic=True), params, carry, x, mask)
     apply = jax.jit(layer.apply)
     _, y = apply(variables, carry, x, mask, rngs={"dropout": key})
 
@@ -171,21 +196,12 @@ def test_dropout_mask_changes_across_time_steps(backend: str):
 
 
 def test_remat_gives_the_same_values_and_gradients():
-    """nn.remat on the scan body changes memory use, not the outputs or the gradients."""
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 5, 4)), jnp.float32)
-    mask = jnp.ones((3, 5), bool)
-    carry = (jnp.zeros((3, 8)), jnp.zeros((3, 8)))
-    plain = RecurrentLayer("lstm", 8)
-    params = plain.init(jax.random.PRNGKey(0), carry, x, mask)
-
-    def loss(layer, p):
-        _, y = layer.apply(p, carry, x, mask)
-        return jnp.sum(y**2)
-
-    value, grads = jax.value_and_grad(functools.partial(loss, plain))(params)
-    value_r, grads_r = jax.value_and_grad(
-        functools.partial(loss, RecurrentLayer("lstm", 8, remat=True))
-    )(params)
+    """nn.remat on the scan body changes memory use, not the outputs or the gradients (for the
+    params, the initial carry and the inputs)."""
+    layer, params, carry, x, mask, w = _ragged_loss_inputs("lstm")
+    assert layer.backend == "scan" and not layer.remat
+    value, grads = _loss_and_grads(layer, params, carry, x, mask, w)
+    value_r, grads_r = _loss_and_grads(layer.clone(remat=True), params, carry, x, mask, w)
     np.testing.assert_allclose(value, value_r, rtol=1e-6)
     for g, g_r in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_r), strict=True):
         np.testing.assert_allclose(g, g_r, rtol=1e-5, atol=1e-6)
