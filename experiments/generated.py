@@ -19,14 +19,17 @@ from s2s_jax import sweeps
 # Per-task settings that differ from the base config (base.py).
 _TASK_OVERRIDES = {
     # "123+45" -> "168". Source reversal puts the ones digits first, next to the answer's start.
-    # Two GRU layers learn it far faster than one wider layer. The cosine schedule over 5k
-    # steps keeps the rate high while the model finds carrying (99% held-out by ~2k steps);
-    # over 2.5k steps it decays too soon, and most seeds stall near 50-65%.
+    # Two GRU layers learn it far faster than one wider layer. The context decoder (the
+    # encoder's final state also feeds every decoder step, Cho et al., 2014) finds carrying
+    # within 1.5k-3k steps, where the basic decoder took 3.5k-4.5k and stopped at 99.4-100%
+    # held-out exact match over seeds 0-2; with it, seeds 0-2 reach 100% by step 3k of the
+    # 5k-step cosine schedule, which leaves a margin for other machines' rounding.
     "addition": {
         "model.reverse_source": True,
         "model.cell": "gru",
         "model.hidden_size": 128,
         "model.num_layers": 2,
+        "model.decoder": "context",
         "train.batch_size": 256,
         "optim.learning_rate": 5e-3,
         "train.num_steps": 5000,
