@@ -9,7 +9,21 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 
+import shutil
+import tempfile
+
 import pytest
+
+# JAX's persistent compilation cache, fresh for each test session and shared with the
+# launch.py subprocesses the tests start (they read these variables), and with pytest-xdist's
+# workers (they inherit the controller's environment): a jitted function that another test or
+# process has compiled for the same shapes is loaded, not compiled again.
+_OWN_CACHE = "S2S_JAX_TEST_XLA_CACHE" not in os.environ  # The session's first process.
+if _OWN_CACHE:
+    os.environ["S2S_JAX_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="s2s_jax_xla_cache_")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["S2S_JAX_TEST_XLA_CACHE"]
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # helpers.py; the experiments package.
@@ -20,3 +34,8 @@ from helpers import tiny_config  # noqa: E402
 @pytest.fixture
 def make_config():
     return tiny_config
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_CACHE:
+        shutil.rmtree(os.environ["S2S_JAX_TEST_XLA_CACHE"], ignore_errors=True)

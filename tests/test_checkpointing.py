@@ -153,7 +153,10 @@ def test_model_mismatch_lists_every_difference():
     assert checkpointing.model_mismatch({**saved, "backend": "fused"}, {**saved, **runtime}) == ""
 
 
-@pytest.mark.parametrize("saved_backend, other_backend", [("fused", "scan"), ("scan", "fused")])
+@pytest.mark.parametrize(
+    "saved_backend, other_backend",
+    [("fused", "scan"), pytest.param("scan", "fused", marks=pytest.mark.slow)],
+)
 def test_checkpoint_moves_between_backends(tmp_path, saved_backend, other_backend):
     """A checkpoint saved on one backend restores bit for bit on the other, with another unroll
     and remat, and the next train step gives the same loss and parameters on both."""

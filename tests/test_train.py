@@ -95,6 +95,7 @@ def test_logs_metrics_tensorboard_and_final_eval(make_config, tmp_path):
     assert again["loss"] == pytest.approx(metrics["loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_interrupt_saves_a_checkpoint(make_config, tmp_path, monkeypatch):
     """SIGINT or SIGTERM mid-run: the step in progress finishes, is saved, and the run stops."""
     config = make_config(
@@ -126,6 +127,7 @@ def test_interrupt_saves_a_checkpoint(make_config, tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "stop_step"),
     [
