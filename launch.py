@@ -95,9 +95,8 @@ def _config_for(mode: str, workdir: str):
     """--config when given; otherwise, outside training, the config saved in the workdir."""
     from s2s_jax.config_checks import saved_config
 
-    if mode == "train" or flags.FLAGS["config"].present:
-        return _CONFIG.value
-    return saved_config(workdir) or _CONFIG.value
+    saved = None if mode == "train" or flags.FLAGS["config"].present else saved_config(workdir)
+    return _CONFIG.value if saved is None else saved
 
 
 def _sweep(workdir: str) -> None:
