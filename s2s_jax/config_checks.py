@@ -1,4 +1,8 @@
-"""Checks an experiment config before anything runs, naming the bad field; reads a saved one."""
+"""Checks an experiment config before anything runs, naming the bad field; reads a saved one.
+
+The rules are tables (`RULES`, `BENCHMARK_RULES`) of dotted field -> expectation; the
+benchmark holds its grid values to the rules of the fields they set (benchmark/grid.py).
+"""
 
 import json
 import os
@@ -38,7 +42,8 @@ def _one_of(*choices: Any) -> Callable[[Any], bool]:
 
 
 _POSITIVE_FLOAT = ("a number > 0", lambda v: isinstance(v, int | float) and v > 0)
-_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+# Dotted field -> (what is expected, in words; a test of a value).
+RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": ("an integer >= 0", _non_negative),
     "devices": ("-1 (all) or an integer > 0", lambda v: v == -1 or _positive(v)),
     "task.name": (f"one of {TASKS}", _one_of(*TASKS)),
@@ -129,6 +134,27 @@ def _lookup(config: ml_collections.ConfigDict, dotted: str) -> Any:
     return node
 
 
+# The benchmark block of a benchmark config (benchmark/grid.py checks its grid).
+BENCHMARK_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "benchmark.warmup": ("an integer >= 0", _non_negative),
+    "benchmark.reps": ("an integer > 0", _positive),
+    "benchmark.calls_per_rep": ("an integer > 0", _positive),
+    "benchmark.decode": ("True or False", _one_of(True, False)),
+    "benchmark.beam_size": ("an integer >= 0 (0 skips beam search)", _non_negative),
+    "benchmark.memory_bound_mib": ("an integer >= 0 (0: none)", _non_negative),
+}
+
+
+def check_fields(
+    config: ml_collections.ConfigDict, rules: dict[str, tuple[str, Callable[[Any], bool]]]
+) -> None:
+    """Raises ConfigError naming the first field of `rules` that is missing or breaks its rule."""
+    for field, (expected, ok) in rules.items():
+        value = _lookup(config, field)
+        if not ok(value):
+            raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     """Raises ConfigError naming the first bad field of `config`."""
     kinds = [kind for kind in KINDS if kind in config]
@@ -137,13 +163,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
             "a config needs exactly one of config.task (generated), config.data (parallel "
             f"text) or config.synthetic (random ids); it has {kinds or 'none'}"
         )
-    for field, (expected, ok) in _RULES.items():
-        section = field.split(".")[0]
-        if section in KINDS and section not in config:
-            continue  # Another kind of experiment's block.
-        value = _lookup(config, field)
-        if not ok(value):
-            raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
+    other_kinds = [kind for kind in KINDS if kind not in config]  # Their blocks are absent.
+    check_fields(config, {f: r for f, r in RULES.items() if f.split(".")[0] not in other_kinds})
     if "task" in config and config.task.min_len > config.task.max_len:
         raise ConfigError(
             f"config.task.min_len={config.task.min_len} is larger than "
@@ -193,57 +214,3 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict | None:
             return ml_collections.ConfigDict(json.load(f))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path} is not valid JSON ({e}); pass --config") from e
-
-
-_BENCHMARK_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "benchmark.warmup": ("an integer >= 0", _non_negative),
-    "benchmark.reps": ("an integer > 0", _positive),
-    "benchmark.calls_per_rep": ("an integer > 0", _positive),
-    "benchmark.decode": ("True or False", _one_of(True, False)),
-    "benchmark.beam_size": ("an integer >= 0 (0 skips beam search)", _non_negative),
-    "benchmark.memory_bound_mib": ("an integer >= 0 (0: none)", _non_negative),
-}
-
-
-def validate_benchmark(config: ml_collections.ConfigDict, num_devices: int, platform: str) -> None:
-    """Checks a benchmark config: its settings, every grid value, and every point's config.
-
-    Grid values are held to the rules of the experiment config fields they set,
-    and errors name the grid axis, e.g. config.benchmark.grid.cell.
-    """
-    from s2s_jax.benchmark.grid import FIELDS, grid_points, point_config
-
-    for field, (expected, ok) in _BENCHMARK_RULES.items():
-        value = _lookup(config, field)
-        if not ok(value):
-            raise ConfigError(f"config.{field}={value!r} is invalid: expected {expected}")
-    grid = _lookup(config, "benchmark.grid")
-    if set(grid) != set(FIELDS):
-        raise ConfigError(
-            f"config.benchmark.grid has axes {sorted(grid)}; expected exactly {sorted(FIELDS)}"
-        )
-    for axis, values in grid.items():
-        if not isinstance(values, list | tuple) or not values:
-            raise ConfigError(f"config.benchmark.grid.{axis}={values!r}: expected a list of values")
-        if axis == "lengths":
-            if not all(isinstance(v, list | tuple) and len(v) == 2 for v in values):
-                raise ConfigError(
-                    f"config.benchmark.grid.lengths={values}: expected (src, tgt) pairs"
-                )
-            checks = [(field, [v[i] for v in values]) for i, field in enumerate(FIELDS[axis])]
-        else:
-            checks = [(FIELDS[axis], list(values))]
-        for field, field_values in checks:
-            expected, ok = _RULES[field]
-            bad = [v for v in field_values if not ok(v)]
-            if bad:
-                raise ConfigError(
-                    f"config.benchmark.grid.{axis} has {bad}: expected values that are "
-                    f"{expected} (for config.{field})"
-                )
-    for point in grid_points(config):
-        try:
-            validate(point_config(config, point), num_devices)
-        except ConfigError as e:
-            raise ConfigError(f"config.benchmark.grid point {point}: {e}") from e
-        check_backend(ml_collections.ConfigDict(point), platform, "config.benchmark.grid")

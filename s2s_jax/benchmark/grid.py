@@ -3,13 +3,16 @@
 `config.benchmark.grid` holds one list per axis; every combination is a point.
 Each axis sets one field of the experiment config (`FIELDS`); `lengths` is a
 list of (source, target) pairs that set the synthetic data's lengths together.
-Nothing here imports JAX.
+`validate` checks a benchmark config with config_checks' rules before anything runs.
 """
 
 import itertools
 from typing import Any
 
 import ml_collections
+
+from s2s_jax import config_checks
+from s2s_jax.errors import ConfigError
 
 # Grid axis -> the experiment config field it sets ('lengths' sets two).
 FIELDS = {
@@ -55,3 +58,44 @@ def point_config(
         section, key = dotted.split(".")
         c[section][key] = value
     return c
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str) -> None:
+    """Checks a benchmark config: its settings, every grid value, and every point's config.
+
+    Grid values are held to the rules of the experiment config fields they set, and
+    errors name the grid axis, e.g. config.benchmark.grid.cell.
+    """
+    config_checks.check_fields(config, config_checks.BENCHMARK_RULES)
+    grid = config.benchmark.grid
+    if set(grid) != set(FIELDS):
+        raise ConfigError(
+            f"config.benchmark.grid has axes {sorted(grid)}; expected exactly {sorted(FIELDS)}"
+        )
+    for axis, values in grid.items():
+        if not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"config.benchmark.grid.{axis}={values!r}: expected a list of values")
+        if axis == "lengths":
+            if not all(isinstance(v, list | tuple) and len(v) == 2 for v in values):
+                raise ConfigError(
+                    f"config.benchmark.grid.lengths={values}: expected (src, tgt) pairs"
+                )
+            checks = [(field, [v[i] for v in values]) for i, field in enumerate(FIELDS[axis])]
+        else:
+            checks = [(FIELDS[axis], list(values))]
+        for field, field_values in checks:
+            expected, ok = config_checks.RULES[field]
+            bad = [v for v in field_values if not ok(v)]
+            if bad:
+                raise ConfigError(
+                    f"config.benchmark.grid.{axis} has {bad}: expected values that are "
+                    f"{expected} (for config.{field})"
+                )
+    for point in grid_points(config):
+        try:
+            config_checks.validate(point_config(config, point), num_devices)
+        except ConfigError as e:
+            raise ConfigError(f"config.benchmark.grid point {point}: {e}") from e
+        config_checks.check_backend(
+            ml_collections.ConfigDict(point), platform, "config.benchmark.grid"
+        )

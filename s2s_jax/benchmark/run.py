@@ -29,9 +29,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from s2s_jax import config_checks
-from s2s_jax.benchmark import flops, measure, report
-from s2s_jax.benchmark.grid import grid_points, point_config
+from s2s_jax.benchmark import flops, grid, measure, report
 from s2s_jax.errors import UserError
 
 
@@ -61,7 +59,7 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
     """Measures every grid point; writes benchmark.jsonl, .md and .png in `workdir`."""
     import jax
 
-    config_checks.validate_benchmark(config, jax.device_count(), jax.devices()[0].platform)
+    grid.validate(config, jax.device_count(), jax.devices()[0].platform)
     os.makedirs(workdir, exist_ok=True)
     settings = config.benchmark.to_dict()
     del settings["grid"]
@@ -69,9 +67,9 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
     rows = []
     path = os.path.join(workdir, "benchmark.jsonl")
     context = multiprocessing.get_context("spawn")
-    for i, point in enumerate(grid_points(config)):
+    for i, point in enumerate(grid.grid_points(config)):
         peak, source = peaks[point["dtype"]]
-        point_cfg = point_config(config, point).to_dict()
+        point_cfg = grid.point_config(config, point).to_dict()
         result = {}
         for measure_fn, args in ((measure.measure_speed, (peak,)), (measure.measure_memory, ())):
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:

@@ -10,7 +10,7 @@ from s2s_jax.errors import ConfigError
 
 
 def _check(c):
-    config_checks.validate_benchmark(c, 8, "cpu")
+    grid.validate(c, 8, "cpu")
 
 
 def test_grid_points_expand_length_pairs():
