@@ -33,8 +33,12 @@ def get_config() -> ml_collections.ConfigDict:
     # (plain nn.scan, the reference) or 'cudnn' (cuDNN's LSTM; CUDA GPUs only).
     c.model.backend = "fused"
     # 'basic': the context vector only starts the decoder; 'context': it is also an
-    # input of every decoder step and of the output layer (Cho et al., 2014).
+    # input of every decoder step and of the output layer (Cho et al., 2014); 'bahdanau'
+    # (additive attention before the step) and 'luong' (global attention after it) read the
+    # whole source at every step.
     c.model.decoder = "basic"
+    c.model.attention_score = "general"  # luong: dot | general | concat.
+    c.model.input_feeding = True  # luong: the attentional vector is also the next step's input.
     c.model.dtype = "float32"  # Compute dtype: float32 | bfloat16.
     c.model.param_dtype = "float32"  # Parameter dtype: float32 | bfloat16.
 

@@ -119,8 +119,12 @@ def model_mismatch(
     """'' if equal, else e.g. "hidden_size: checkpoint 64, config 32".
 
     Compares `fields`, or (None) every field but the EXECUTION_FIELDS, which
-    change how the parameters are computed, not what they are.
+    change how the parameters are computed, not what they are. A ModelConfig field
+    missing from either side (one the checkpoint predates) counts at its default.
     """
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)
+                if f.default is not dataclasses.MISSING}  # fmt: skip
+    saved, current = ({**defaults, **fields_} for fields_ in (saved, current))
     keys = sorted(set(saved) | set(current))
     keys = [k for k in keys if k not in EXECUTION_FIELDS] if fields is None else list(fields)
     diffs = [

@@ -15,6 +15,7 @@ from absl import logging
 from s2s_jax.data import KINDS
 from s2s_jax.data.generated import TASKS
 from s2s_jax.errors import ConfigError
+from s2s_jax.model.attention import SCORES
 from s2s_jax.model.decoders import DECODERS
 from s2s_jax.model.recurrent import BACKENDS, CELLS
 from s2s_jax.optim import OPTIMIZERS, SCHEDULES
@@ -88,6 +89,8 @@ RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "model.remat": ("True or False", _one_of(True, False)),
     "model.backend": (f"one of {BACKENDS}", _one_of(*BACKENDS)),
     "model.decoder": (f"one of {DECODERS}", _one_of(*DECODERS)),
+    "model.attention_score": (f"one of {SCORES}", _one_of(*SCORES)),
+    "model.input_feeding": ("True or False", _one_of(True, False)),
     "model.dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
     "model.param_dtype": ("'float32' or 'bfloat16'", _one_of("float32", "bfloat16")),
     "optim.name": (f"one of {OPTIMIZERS}", _one_of(*OPTIMIZERS)),
@@ -165,6 +168,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         )
     other_kinds = [kind for kind in KINDS if kind not in config]  # Their blocks are absent.
     check_fields(config, {f: r for f, r in RULES.items() if f.split(".")[0] not in other_kinds})
+    model = config.model
+    if model.decoder == "luong" and model.attention_score == "dot" and model.bidirectional:
+        raise ConfigError(
+            "config.model.attention_score='dot' scores h_t·h_j, but a bidirectional encoder's "
+            "h_j has twice the decoder's size; use 'general' or 'concat', or bidirectional=False"
+        )
     if "task" in config and config.task.min_len > config.task.max_len:
         raise ConfigError(
             f"config.task.min_len={config.task.min_len} is larger than "

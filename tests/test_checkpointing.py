@@ -148,6 +148,11 @@ def test_model_mismatch_lists_every_difference():
     assert checkpointing.model_mismatch(saved, current) == (
         "cell: checkpoint 'lstm', config 'gru'; hidden_size: checkpoint 64, config 32"
     )
+    # A field the checkpoint predates stands at its default: equal to it is no mismatch.
+    assert checkpointing.model_mismatch(saved, {**saved, "input_feeding": True}) == ""
+    assert checkpointing.model_mismatch(saved, {**saved, "input_feeding": False}) == (
+        "input_feeding: checkpoint True, config False"
+    )
     # How the parameters are computed is no mismatch: a checkpoint moves between backends.
     runtime = {"backend": "scan", "scan_unroll": 2, "remat": True, "dtype": "bfloat16"}
     assert checkpointing.model_mismatch({**saved, "backend": "fused"}, {**saved, **runtime}) == ""

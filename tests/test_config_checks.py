@@ -44,6 +44,9 @@ def test_en_ko_configs_are_valid(variant):
         ("eval__length_penalty", -0.6, r"config\.eval\.length_penalty=-0\.6 is invalid.*>= 0"),
         ("eval__length_penalty", "0.6", r"config\.eval\.length_penalty='0\.6' is invalid"),
         ("seed", -1, r"config\.seed=-1 is invalid: expected an integer >= 0"),
+        ("model__decoder", "transformer", r"config\.model\.decoder='transformer' is invalid"),
+        ("model__attention_score", "cosine", r"config\.model\.attention_score='cosine'"),
+        ("model__input_feeding", 0, r"config\.model\.input_feeding=0 is invalid"),
         ("eval__early_exit", 1, r"config\.eval\.early_exit=1 is invalid: expected True or False"),
         ("synthetic__vocab_size", 4, r"config\.synthetic\.vocab_size=4 is invalid.*> 4"),
         ("synthetic__src_len", 0, r"config\.synthetic\.src_len=0 is invalid"),
@@ -158,3 +161,13 @@ def test_cudnn_backend_is_refused_where_it_cannot_run(make_config, changes, plat
         check_backend(config.model, platform)
     config.model.update(cell="lstm", dtype="float32")
     check_backend(config.model, "gpu")  # The one place it runs.
+
+
+def test_dot_attention_needs_a_memory_of_the_decoders_size(make_config):
+    """Luong's 'dot' score multiplies h_t by h_j: a bidirectional memory is twice as wide."""
+    config = make_config(model__decoder="luong", model__attention_score="dot",
+                         model__bidirectional=True)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"attention_score='dot' .* bidirectional"):
+        validate(config, NUM_DEVICES)
+    config.model.attention_score = "general"
+    validate(config, NUM_DEVICES)

@@ -44,12 +44,28 @@ def forward_flops(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> i
         flops += (
             cfg.num_layers * 2 * batch * 2 * cfg.hidden_size**2 * (2 if cfg.cell == "lstm" else 1)
         )
-    context = cfg.hidden_size if cfg.decoder == "context" else 0  # [x; c] and [ĥ; c] inputs.
-    size = cfg.embed_size + context
+    H, D = cfg.hidden_size, directions * cfg.hidden_size
+    extra = {"context": H, "bahdanau": D, "luong": H if cfg.input_feeding else 0}
+    size = cfg.embed_size + extra.get(cfg.decoder, 0)  # [x; c], [x; c_t] or [x; h̃_{t-1}].
     for _ in range(cfg.num_layers):
         flops += _layer_flops(cfg, batch * tgt_len, size)
-        size = cfg.hidden_size
-    return flops + 2 * batch * tgt_len * (cfg.hidden_size + context) * cfg.tgt_vocab_size
+        size = H
+    if cfg.decoder in ("bahdanau", "luong"):
+        flops += _attention_flops(cfg, batch, src_len, tgt_len, H, D)
+        out_size = H  # The attentional vector h̃_t.
+    else:
+        out_size = H + (H if cfg.decoder == "context" else 0)  # [ĥ; c] for 'context'.
+    return flops + 2 * batch * tgt_len * out_size * cfg.tgt_vocab_size
+
+
+def _attention_flops(cfg: ModelConfig, B: int, S: int, T: int, H: int, D: int) -> int:
+    """Keys once per source; per target step the query, scores, context and W_c·[s; c]."""
+    additive = cfg.decoder == "bahdanau" or cfg.attention_score == "concat"
+    keys = 0 if not additive and cfg.attention_score == "dot" else 2 * B * S * D * H
+    query = 2 * B * H * H if additive else 0
+    scores = 2 * B * S * H  # vᵀ·tanh(...), or s·key with keys of size H.
+    context = 2 * B * S * D
+    return keys + T * (query + scores + context + 2 * B * (H + D) * H)
 
 
 def train_flops(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> int:

@@ -31,7 +31,9 @@ class ModelConfig:
     scan_unroll: int = 1
     remat: bool = False  # Recompute scan-step activations in the backward pass.
     backend: str = "scan"  # How layers run over time: 'scan', 'fused' or 'cudnn' (recurrent.py).
-    decoder: str = "basic"  # 'basic' or 'context' (decoders.py).
+    decoder: str = "basic"  # 'basic', 'context' (decoders.py), 'bahdanau', 'luong' (attention.py).
+    attention_score: str = "general"  # 'luong': 'dot', 'general' or 'concat'.
+    input_feeding: bool = True  # 'luong': the attentional vector is also the next input.
     dtype: str = "float32"  # Compute dtype.
     param_dtype: str = "float32"
 

@@ -9,7 +9,8 @@ Decoder types (`ModelConfig.decoder`):
   whole source through the recurrence alone.
 
 The decoder's state is (carries, context); context is None for 'basic'.
-Greedy decoding and beam search treat it as an opaque pytree.
+Greedy decoding and beam search treat it as an opaque pytree. The attention
+decoders, 'bahdanau' and 'luong', are in attention.py.
 """
 
 import flax.linen as nn
@@ -21,13 +22,7 @@ from s2s_jax.model.encoder import Carries
 from s2s_jax.model.linear import Dense
 
 DecoderState = tuple[Carries, jax.Array | None]  # (carries, context_BxH or None).
-DECODERS = ("basic", "context")
-
-
-def initial_state(cfg: ModelConfig, carries: Carries) -> DecoderState:
-    """The decoder's state from the encoder's final carries."""
-    context_BxH = carries[-1][-1] if cfg.decoder == "context" else None
-    return carries, context_BxH
+DECODERS = ("basic", "context", "bahdanau", "luong")  # The last two: attention.py.
 
 
 class Decoder(nn.Module):
@@ -45,6 +40,12 @@ class Decoder(nn.Module):
         self.logits = Dense(
             cfg.tgt_vocab_size, dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype)
         )
+
+    def start(self, carries: Carries, memory_BxSxD: jax.Array, mask_BxS: jax.Array) -> DecoderState:
+        """The decoder's state from the encoder's final carries (its outputs are not read)."""
+        del memory_BxSxD, mask_BxS
+        context_BxH = carries[-1][-1] if self.cfg.decoder == "context" else None
+        return carries, context_BxH
 
     def __call__(
         self, state: DecoderState, tgt_in_BxT: jax.Array, train: bool = False

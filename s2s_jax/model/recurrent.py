@@ -157,7 +157,7 @@ def _fused_bwd(cell, unroll, remat, residuals, cotangents):
 fused_recurrence.defvjp(_fused_fwd, _fused_bwd)
 
 
-class _Weights(nn.Module):
+class LayerWeights(nn.Module):
     """A kernel (and optional bias) under this module's name, as nn.Dense would store them."""
 
     shape: tuple[int, int]
@@ -223,10 +223,10 @@ class RecurrentLayer(nn.Module):
         if deterministic is None:
             deterministic = self.deterministic
         G, D = NUM_GATES[self.cell] * self.hidden_size, x_BxTxD.shape[-1]
-        w_in = _Weights(
+        w_in = LayerWeights(
             (D, G), True, nn.initializers.lecun_normal(), self.param_dtype, name="input"
         )()
-        weights = _Weights(
+        weights = LayerWeights(
             (self.hidden_size, G),
             self.cell == "gru",  # GRU's b_hn sits inside r·(...); others need no 2nd bias.
             nn.initializers.orthogonal(),

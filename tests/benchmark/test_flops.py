@@ -11,7 +11,7 @@ from s2s_jax.model import ModelConfig, Seq2Seq
 @pytest.mark.parametrize(
     "cell,bidirectional,decoder",
     [(c, b, "basic") for c in ("lstm", "gru", "rnn") for b in (False, True)]
-    + [("lstm", False, "context")],
+    + [("lstm", False, "context"), ("gru", True, "bahdanau"), ("lstm", False, "luong")],
 )
 def test_forward_flops_match_xla_cost_analysis(cell, bidirectional, decoder):
     """With the scan fully unrolled XLA counts every step; the matmul count is within 7%.
