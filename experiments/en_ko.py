@@ -7,7 +7,8 @@ Trains on Tatoeba (split 90/5/5 by English sentence), picks the checkpoint with
 the best dev chrF, and reports BLEU and chrF on the Tatoeba and JHE test sets.
 The corpora are read from a local directory (`data.manual_dir`, by default the
 shared data folder beside the repository); with an empty manual_dir they are
-downloaded. `:smoke` is a tiny variant that trains in seconds, for the tests.
+downloaded. `:smoke` is a tiny variant that trains in seconds, for the tests; `:luong` and
+`:bahdanau` swap in an attention decoder (s2s_jax/model/attention.py), same budget.
 
 `get_sweep` declares cell type x decoder type (LSTM/GRU x basic/context),
 ranked by the best dev chrF.
@@ -25,10 +26,23 @@ from s2s_jax import sweeps
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# What each variant changes in the basic model (the smoke variant only shrinks it).
+_VARIANTS = {
+    "basic": {},
+    "smoke": {},
+    # Luong et al. (2015): global attention after the step, 'general' score, input feeding.
+    "luong": {"model.decoder": "luong", "model.attention_score": "general"},
+    # Bahdanau et al. (2015): additive attention over a bidirectional encoder's outputs.
+    "bahdanau": {
+        "model.decoder": "bahdanau", "model.bidirectional": True, "model.reverse_source": False,
+    },
+}
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     variant = arg or "basic"
-    if variant not in ("basic", "smoke"):
-        raise ValueError(f"unknown variant {variant!r}; use 'basic' or 'smoke'")
+    if variant not in _VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use one of {list(_VARIANTS)}")
     smoke = variant == "smoke"
     c = base.get_config()
     c.data = ml_collections.ConfigDict()
@@ -72,6 +86,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         "eval.max_decode_len": 0,  # 0 = the largest bucket boundary.
         "eval.num_examples_to_log": 3,
     })  # fmt: skip
+    base.override(c, _VARIANTS[variant])
     return c
 
 

@@ -18,7 +18,7 @@ def test_experiment_configs_are_valid(task, make_config):
     validate(make_config(task), NUM_DEVICES)
 
 
-@pytest.mark.parametrize("variant", ["basic", "smoke"])
+@pytest.mark.parametrize("variant", ["basic", "smoke", "luong", "bahdanau"])
 def test_en_ko_configs_are_valid(variant):
     """Both English-Korean configs validate (so they set every field, eval.beam_size included)."""
     validate(en_ko.get_config(variant), NUM_DEVICES)
