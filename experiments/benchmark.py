@@ -49,7 +49,7 @@ _VARIANTS = {  # name: the grid lists that differ from _BASE.
         "cell": ("lstm", "gru"),
         "dtype": ("float32", "bfloat16"),
         "backend": ("scan", "fused"),
-        "decoder": ("basic", "context"),
+        "decoder": ("basic", "context", "bahdanau", "luong"),
     },
     "sizes": {"hidden_size": (256, 512, 1024), "scan_unroll": (1, 2)},
 }
@@ -101,7 +101,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # model.backend: 'fused' is the custom-VJP path, the fastest on CPU; 'scan' is plain
     # nn.scan; 'cudnn' needs a CUDA GPU and the LSTM.
     c.benchmark.grid.backend = grid["backend"]
-    c.benchmark.grid.decoder = grid["decoder"]  # model.decoder: 'basic' or 'context'.
+    c.benchmark.grid.decoder = grid["decoder"]  # model.decoder: basic | context | bahdanau | luong.
     c.benchmark.grid.remat = grid["remat"]  # model.remat: recompute in the backward pass.
     c.benchmark.grid.loss_chunk = grid["loss_chunk"]  # train.loss_chunk_size; 0 = whole.
     return c
