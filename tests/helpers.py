@@ -5,6 +5,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -79,3 +80,21 @@ def assert_same_batches(a: list[dict], b: list[dict]) -> None:
         assert x.keys() == y.keys()
         for key in x:
             np.testing.assert_array_equal(x[key], y[key])
+
+
+class StepCounter:
+    """Wraps a Seq2Seq for the decoders (greedy, beam search) and counts the decode steps run."""
+
+    def __init__(self, model):
+        self.model = model
+        self.steps = 0
+
+    def _tick(self) -> None:
+        self.steps += 1
+
+    def apply(self, variables, *args, method):
+        from s2s_jax.model import Seq2Seq
+
+        if method is Seq2Seq.decode_step:
+            jax.debug.callback(self._tick)  # Once per while-loop iteration.
+        return self.model.apply(variables, *args, method=method)

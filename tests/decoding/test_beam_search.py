@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import StepCounter, tiny_config
 
 from s2s_jax import experiment
 from s2s_jax.decoding.beam_search import beam_search, length_penalty_factor
@@ -54,27 +54,11 @@ def _model(
     return model, jax.tree.unflatten(tree, params)
 
 
-class _Counted:
-    """A model's apply for the decoders, counting the decode steps that run."""
-
-    def __init__(self, model):
-        self.model = model
-        self.steps = 0
-
-    def _tick(self) -> None:
-        self.steps += 1
-
-    def apply(self, variables, *args, method):
-        if method is Seq2Seq.decode_step:
-            jax.debug.callback(self._tick)  # Once per while-loop iteration.
-        return self.model.apply(variables, *args, method=method)
-
-
 @functools.cache
-def _search(model) -> tuple[Callable, _Counted]:
+def _search(model) -> tuple[Callable, StepCounter]:
     """beam_search jitted once per model (equal configs give equal models), with its step
     counter: calls with new params or alpha (same shapes) reuse the compilation."""
-    counted = _Counted(model)
+    counted = StepCounter(model)
     search = jax.jit(
         functools.partial(beam_search, counted),
         static_argnames=("max_len", "beam_size", "early_exit"),

@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import StepCounter
 
 from s2s_jax.decoding.greedy import greedy_decode
 from s2s_jax.model import ModelConfig, Seq2Seq
@@ -43,25 +44,9 @@ def _with_output_bias(params: dict, token: int) -> dict:
     return {**params, "decoder": {**params["decoder"], "logits": {**logits, "bias": bias}}}
 
 
-class _StepCounter:
-    """Wraps a Seq2Seq for greedy_decode and counts the decode steps it runs."""
-
-    def __init__(self, model: Seq2Seq):
-        self.model = model
-        self.steps = 0
-
-    def _tick(self) -> None:
-        self.steps += 1
-
-    def apply(self, variables, *args, method):
-        if method is Seq2Seq.decode_step:
-            jax.debug.callback(self._tick)  # Runs once per while-loop iteration.
-        return self.model.apply(variables, *args, method=method)
-
-
 # Jitted once for the module: a call with new params (same shapes) and a max_len already
 # seen reuses the compilation; the counter is reset before each call.
-_COUNTER = _StepCounter(MODEL)
+_COUNTER = StepCounter(MODEL)
 _GREEDY = jax.jit(functools.partial(greedy_decode, _COUNTER), static_argnames="max_len")
 
 
