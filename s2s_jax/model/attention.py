@@ -19,7 +19,8 @@ other decoder state, and the teacher-forced path (`__call__`, a scan over time) 
 one decoding step run the same `_step`.
 """
 
-from typing import Any, NamedTuple
+import functools
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -27,8 +28,9 @@ import jax.numpy as jnp
 
 from s2s_jax.model.config import ModelConfig
 from s2s_jax.model.encoder import Carries
-from s2s_jax.model.linear import Dense
-from s2s_jax.model.recurrent import NUM_GATES, LayerWeights, cell_update, hidden_projection
+from s2s_jax.model.fused_loop import SiteWeights, fused_loop, scan_loop
+from s2s_jax.model.linear import Dense, linear
+from s2s_jax.model.recurrent import NUM_GATES, LayerWeights, cell_update
 
 ATTENTION_DECODERS = ("bahdanau", "luong")
 SCORES = ("dot", "general", "concat")
@@ -65,12 +67,18 @@ class AttentionDecoder(nn.Module):
         self.layers = [
             (
                 LayerWeights(
-                    (cfg.embed_size + extra if i == 0 else H, G), True,
-                    nn.initializers.lecun_normal(), param_dtype, name=f"layer_{i}_input",
+                    (cfg.embed_size + extra if i == 0 else H, G),
+                    True,
+                    nn.initializers.lecun_normal(),
+                    param_dtype,
+                    name=f"layer_{i}_input",
                 ),
                 LayerWeights(
-                    (H, G), cfg.cell == "gru",  # GRU's b_hn, as in recurrent.py.
-                    nn.initializers.orthogonal(), param_dtype, name=f"layer_{i}_recurrent",
+                    (H, G),
+                    cfg.cell == "gru",  # GRU's b_hn, as in recurrent.py.
+                    nn.initializers.orthogonal(),
+                    param_dtype,
+                    name=f"layer_{i}_recurrent",
                 ),
             )
             for i in range(cfg.num_layers)
@@ -107,77 +115,94 @@ class AttentionDecoder(nn.Module):
             feed = jnp.zeros((values.shape[0], self.cfg.hidden_size), dtype)
         return carries, Memory(values, self._keys(values), mask_BxS, feed)
 
-    def _params(self) -> dict[str, Any]:
-        """Every weight the step reads, as arrays: read outside the scan over time."""
-        names = ("w_query", "v") if self._additive else ()
-        return {
-            "layers": [(w_in(), w_rec()) for w_in, w_rec in self.layers],
-            "w_c": self.w_c,
-            **{name: getattr(self, name) for name in names},
-        }
-
-    def _step(self, p: dict[str, Any], state, emb_BxE: jax.Array, rng: jax.Array | None):
-        """One time step, a pure function of the weights `p`: (new state, (h̃_BxH, weights_BxS))."""
+    def _sites(self) -> SiteWeights:
+        """The step's large weights, read outside the loop over time (fused_loop.py): the
+        first layer's input kernel is split, its embedding rows being applied before the
+        loop to all steps at once."""
         cfg = self.cfg
-        carries, memory = state
-        dtype = emb_BxE.dtype
-
-        def context(query_BxH):
-            if self._additive:
-                hidden = jnp.tanh((query_BxH @ p["w_query"].astype(dtype))[:, None]
-                                  + memory.keys)  # fmt: skip
-                scores_BxS = hidden @ p["v"].astype(dtype)
+        sites: SiteWeights = {}
+        for i, (w_in, w_rec) in enumerate(self.layers):
+            kernel, bias = w_in()
+            if i == 0:
+                if kernel.shape[0] > cfg.embed_size:  # Bahdanau's context, or Luong's feed.
+                    sites["input_0"] = (kernel[cfg.embed_size :], None)
             else:
-                scores_BxS = jnp.einsum("bh,bsh->bs", query_BxH, memory.keys)
-            weights_BxS = attend(scores_BxS, memory.mask)
-            return jnp.einsum("bs,bsd->bd", weights_BxS, memory.values), weights_BxS
-
-        if cfg.decoder == "bahdanau":
-            context_BxD, weights_BxS = context(carries[-1][-1])
-            x_BxI = jnp.concatenate([emb_BxE, context_BxD], axis=-1)
-        else:
-            feed = () if memory.feed is None else (memory.feed,)
-            x_BxI = jnp.concatenate([emb_BxE, *feed], axis=-1)
-        new_carries = []
-        for i, ((w_in, b_in), recurrent) in enumerate(p["layers"]):
-            carry = carries[i]
-            xproj_BxG = x_BxI @ w_in.astype(x_BxI.dtype) + b_in.astype(x_BxI.dtype)
-            carry = cell_update(cfg.cell, carry, xproj_BxG, hidden_projection(recurrent, carry[-1]))
-            new_carries.append(carry)
-            x_BxI = _dropout(carry[-1], cfg.dropout_rate, rng, i)
-        s_BxH, w_c = new_carries[-1][-1], p["w_c"].astype(dtype)
-        if cfg.decoder == "bahdanau":
-            attentional_BxH = jnp.tanh(jnp.concatenate([s_BxH, context_BxD], -1) @ w_c)
-        else:
-            context_BxD, weights_BxS = context(s_BxH)
-            attentional_BxH = jnp.tanh(jnp.concatenate([context_BxD, s_BxH], -1) @ w_c)
-            if memory.feed is not None:
-                memory = memory._replace(feed=attentional_BxH)
-        out_BxH = _dropout(attentional_BxH, cfg.dropout_rate, rng, cfg.num_layers)
-        return (tuple(new_carries), memory), (out_BxH, weights_BxS)
+                sites[f"input_{i}"] = (kernel, bias)
+            sites[f"recurrent_{i}"] = w_rec()
+        if self._additive:
+            sites["query"] = (self.w_query, None)
+        sites["output"] = (self.w_c, None)
+        return sites
 
     def __call__(self, state, tgt_in_BxT: jax.Array, train: bool = False):
-        """Teacher forcing: returns the new state and features_BxTxH; the attention
-        weights_BxTxS are sown as intermediates 'attention'."""
+        """Teacher forcing over all of tgt_in_BxT (or one decoding step): returns the new
+        state and features_BxTxH; the attention weights_BxTxS are sown as intermediates
+        'attention'."""
+        cfg = self.cfg
+        carries, memory = state
         emb_TxBxE = self.embed(tgt_in_BxT).swapaxes(0, 1)
-        rng = self.make_rng("dropout") if train and self.cfg.dropout_rate > 0 else None
-        p = self._params()
-
-        def body(state, inputs):
-            t, emb_BxE = inputs
-            step_rng = None if rng is None else jax.random.fold_in(rng, t)
-            return self._step(p, state, emb_BxE, step_rng)
-
-        steps = jnp.arange(emb_TxBxE.shape[0])
-        state, (out_TxBxH, weights_TxBxS) = jax.lax.scan(
-            body, state, (steps, emb_TxBxE), unroll=self.cfg.scan_unroll
-        )
+        kernel, bias = self.layers[0][0]()
+        dtype = emb_TxBxE.dtype
+        xproj_TxBxG = linear(emb_TxBxE, kernel[: cfg.embed_size].astype(dtype), bias.astype(dtype))
+        consts = {"values": memory.values, "keys": memory.keys}
+        if self._additive:
+            consts["v"] = self.v
+        rng = self.make_rng("dropout") if train and cfg.dropout_rate > 0 else None
+        step = functools.partial(_step, cfg, self._additive)
+        loop = fused_loop if cfg.backend == "fused" and tgt_in_BxT.shape[1] > 1 else scan_loop
+        (carries, feed), (out_TxBxH, weights_TxBxS) = loop(
+            step, cfg.scan_unroll, self._sites(), consts, (memory.mask, rng),
+            (carries, memory.feed), xproj_TxBxG,
+        )  # fmt: skip
         self.sow("intermediates", "attention", weights_TxBxS.swapaxes(0, 1))
-        return state, out_TxBxH.swapaxes(0, 1)
+        return (carries, memory._replace(feed=feed)), out_TxBxH.swapaxes(0, 1)
 
     def project(self, features_xF: jax.Array) -> jax.Array:
         """logits = W·h̃ + b, in float32; any leading shape."""
         return self.logits(features_xF).astype(jnp.float32)
+
+
+def _step(cfg: ModelConfig, additive: bool, sites, consts, aux, state, xproj_BxG, t):
+    """One time step (a `fused_loop.Step`): ((carries, feed), (h̃_BxH, weights_BxS)).
+
+    xproj_BxG is the first layer's input projection of emb(y_{t−1}), plus its bias."""
+    mask_BxS, rng = aux
+    carries, feed_BxH = state
+    values_BxSxD, keys_BxSxK = consts["values"], consts["keys"]
+    rng = None if rng is None else jax.random.fold_in(rng, t)
+    dtype = xproj_BxG.dtype
+
+    def context(query_BxH):
+        if additive:
+            hidden_BxSxK = jnp.tanh(sites("query", query_BxH)[:, None] + keys_BxSxK)
+            scores_BxS = hidden_BxSxK @ consts["v"].astype(dtype)
+        else:
+            scores_BxS = jnp.einsum("bh,bsh->bs", query_BxH, keys_BxSxK)
+        weights_BxS = attend(scores_BxS, mask_BxS)
+        return jnp.einsum("bs,bsd->bd", weights_BxS, values_BxSxD), weights_BxS
+
+    if cfg.decoder == "bahdanau":
+        context_BxD, weights_BxS = context(carries[-1][-1])
+        xproj_BxG = xproj_BxG + sites("input_0", context_BxD)
+    elif feed_BxH is not None:
+        xproj_BxG = xproj_BxG + sites("input_0", feed_BxH)
+    new_carries = []
+    for i, carry in enumerate(carries):
+        if i > 0:  # The layer below's output, after dropout.
+            below_BxH = _dropout(new_carries[-1][-1], cfg.dropout_rate, rng, i - 1)
+            xproj_BxG = sites(f"input_{i}", below_BxH)
+        hproj_BxG = sites(f"recurrent_{i}", carry[-1])
+        new_carries.append(cell_update(cfg.cell, carry, xproj_BxG, hproj_BxG))
+    s_BxH = new_carries[-1][-1]
+    if cfg.decoder == "bahdanau":
+        attentional_BxH = jnp.tanh(sites("output", jnp.concatenate([s_BxH, context_BxD], -1)))
+    else:
+        context_BxD, weights_BxS = context(s_BxH)
+        attentional_BxH = jnp.tanh(sites("output", jnp.concatenate([context_BxD, s_BxH], -1)))
+        if feed_BxH is not None:
+            feed_BxH = attentional_BxH
+    out_BxH = _dropout(attentional_BxH, cfg.dropout_rate, rng, cfg.num_layers)
+    return (tuple(new_carries), feed_BxH), (out_BxH, weights_BxS)
 
 
 def _dropout(x: jax.Array, rate: float, rng: jax.Array | None, salt: int) -> jax.Array:
@@ -186,4 +211,3 @@ def _dropout(x: jax.Array, rate: float, rng: jax.Array | None, salt: int) -> jax
         return x
     keep = jax.random.bernoulli(jax.random.fold_in(rng, salt), 1.0 - rate, x.shape)
     return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
-
