@@ -56,6 +56,14 @@ _TEXT = flags.DEFINE_multi_string(
     "set; translate reads stdin, one sentence per line.",
 )
 
+_PLOT_ATTENTION = flags.DEFINE_string(
+    "plot_attention",
+    None,
+    "translate/decode: also write one PNG per sentence into this folder, the attention "
+    "weights of its decode (target pieces x source pieces). Needs an attention decoder "
+    "(config.model.decoder=bahdanau or luong).",
+)
+
 
 def _default_workdir() -> str:
     path, _, arg = flags.FLAGS["config"].config_filename.partition(":")
@@ -136,13 +144,24 @@ def _run(workdir: str) -> None:
     from s2s_jax.data.base import decode_utf8
 
     config = _config_for(_MODE.value, workdir)
+    plot_dir = _PLOT_ATTENTION.value
+    if plot_dir is not None:
+        from s2s_jax.model.attention import ATTENTION_DECODERS
+
+        if _MODE.value not in ("translate", "decode"):
+            sys.exit(f"error: --plot_attention needs --mode=translate or decode, not {_MODE.value}")
+        if config.model.decoder not in ATTENTION_DECODERS:
+            sys.exit(
+                f"error: --plot_attention needs an attention decoder, but config.model.decoder is "
+                f"{config.model.decoder!r} (no attention); use 'bahdanau' or 'luong'"
+            )
     if _MODE.value == "train":
         text_log.log_to_file(os.path.join(workdir, "train.log"))
         train.train_and_evaluate(config, workdir)
     elif _MODE.value == "eval":
         evaluate.run_eval(config, workdir)
     elif _MODE.value == "decode":
-        for src, hyp in evaluate.translate(config, workdir, _TEXT.value):
+        for src, hyp in evaluate.translate(config, workdir, _TEXT.value, plot_dir):
             print(f"{src}\t{hyp}")
     elif _MODE.value == "benchmark":
         from s2s_jax.benchmark.run import run_benchmark
@@ -153,7 +172,7 @@ def _run(workdir: str) -> None:
             texts = decode_utf8(sys.stdin.buffer.read(), "stdin").splitlines()
         else:
             texts = _TEXT.value
-        for _, hyp in evaluate.translate(config, workdir, texts):
+        for _, hyp in evaluate.translate(config, workdir, texts, plot_dir):
             print(hyp)
 
 

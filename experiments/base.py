@@ -67,12 +67,29 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.max_checkpoints_to_keep = 3  # Latest checkpoints kept in workdir/checkpoints.
     c.train.time_budget_seconds = 0.0  # Stop (saving and evaluating) after this long; 0 = no limit.
     c.train.early_stopping_patience = 0  # Evals without a better score before stopping; 0 = off.
+    # Scheduled sampling (Bengio et al., 2015; s2s_jax/scheduled_sampling.py): at train step i
+    # the decoder reads its own previous prediction instead of the gold token with the sampling
+    # probability p_i = 1 − ε_i, ε_i being the teacher-forcing probability the decay gives.
+    c.train.scheduled_sampling = ml_collections.ConfigDict()
+    # 'none' (off: teacher forcing) | 'constant' | 'linear' | 'exponential' | 'inverse_sigmoid'.
+    c.train.scheduled_sampling.decay = "none"
+    c.train.scheduled_sampling.constant_probability = 0.25  # constant: p_i at every step.
+    c.train.scheduled_sampling.min_teacher_forcing = 0.0  # The decays: ε_i never goes below it.
+    c.train.scheduled_sampling.decay_steps = 2000  # linear: ε_i = 1 − i / decay_steps.
+    c.train.scheduled_sampling.exponential_base = 0.999  # exponential: ε_i = base ** i.
+    c.train.scheduled_sampling.inverse_sigmoid_k = 200.0  # inverse_sigmoid: ε_i = k/(k + e^(i/k)).
 
     c.eval = ml_collections.ConfigDict()
     c.eval.batch_size = 512  # Sentences per eval and decoding batch.
     c.eval.max_decode_len = 0  # Longest decode; 0 = the dataset's longest target + EOS.
-    c.eval.beam_size = 1  # Hypotheses kept per sentence while decoding; 1 = greedy decoding.
+    c.eval.decode = "greedy"  # The search: greedy | beam | sample.
+    c.eval.beam_size = 1  # decode='beam': hypotheses kept per sentence (K).
     c.eval.length_penalty = 0.6  # Beam search's GNMT alpha: log p / ((5 + len) / 6)**alpha.
+    c.eval.n_best = 1  # decode='beam': translate writes the n best (<= beam_size), with scores.
+    c.eval.temperature = 1.0  # decode='sample': logits / temperature (> 0; -> 0 is greedy).
+    c.eval.top_k = 0  # decode='sample': only the k highest logits; 0 = off.
+    c.eval.top_p = 1.0  # decode='sample': only the nucleus of probability p; 1 = off.
+    c.eval.seed = 0  # decode='sample': with each batch's ids, seeds its samples.
     # Stop decoding once every sentence has ended (EOS); False always decodes max_decode_len
     # tokens, as the benchmark does to time a fixed amount of work.
     c.eval.early_exit = True

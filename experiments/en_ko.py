@@ -34,7 +34,9 @@ _VARIANTS = {
     "luong": {"model.decoder": "luong", "model.attention_score": "general"},
     # Bahdanau et al. (2015): additive attention over a bidirectional encoder's outputs.
     "bahdanau": {
-        "model.decoder": "bahdanau", "model.bidirectional": True, "model.reverse_source": False,
+        "model.decoder": "bahdanau",
+        "model.bidirectional": True,
+        "model.reverse_source": False,
     },
 }
 

@@ -14,11 +14,13 @@ from absl import logging
 
 from s2s_jax.data import KINDS
 from s2s_jax.data.generated import TASKS
+from s2s_jax.decoding import SEARCHES
 from s2s_jax.errors import ConfigError
 from s2s_jax.model.attention import SCORES
 from s2s_jax.model.decoders import DECODERS
 from s2s_jax.model.recurrent import BACKENDS, CELLS
 from s2s_jax.optim import OPTIMIZERS, SCHEDULES
+from s2s_jax.scheduled_sampling import DECAYS
 
 
 def _positive(v: Any) -> bool:
@@ -35,6 +37,14 @@ def _string(v: Any) -> bool:
 
 def _fraction(v: Any) -> bool:
     return isinstance(v, int | float) and 0.0 <= v < 1.0
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _probability(v: Any) -> bool:
+    return _number(v) and 0.0 <= v <= 1.0
 
 
 def _one_of(*choices: Any) -> Callable[[Any], bool]:
@@ -119,10 +129,31 @@ RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
         lambda v: isinstance(v, int | float) and v >= 0,
     ),
     "train.early_stopping_patience": ("an integer >= 0 (0 disables)", _non_negative),
+    "train.scheduled_sampling.decay": (f"one of {DECAYS}", _one_of(*DECAYS)),
+    "train.scheduled_sampling.constant_probability": ("a number in [0, 1]", _probability),
+    "train.scheduled_sampling.min_teacher_forcing": ("a number in [0, 1]", _probability),
+    "train.scheduled_sampling.decay_steps": ("an integer > 0", _positive),
+    "train.scheduled_sampling.exponential_base": (
+        "a number in (0, 1] (1: no decay)",
+        lambda v: _probability(v) and v > 0,
+    ),
+    "train.scheduled_sampling.inverse_sigmoid_k": (
+        "a number >= 1",
+        lambda v: _number(v) and v >= 1,
+    ),
     "eval.batch_size": ("an integer > 0", _positive),
     "eval.max_decode_len": ("0 (the task's target length) or an integer > 0", _non_negative),
     "eval.num_examples_to_log": ("an integer >= 0", _non_negative),
-    "eval.beam_size": ("an integer > 0 (1: greedy)", _positive),
+    "eval.decode": (f"one of {SEARCHES}", _one_of(*SEARCHES)),
+    "eval.beam_size": ("an integer > 0 (> 1 only with eval.decode='beam')", _positive),
+    "eval.n_best": ("an integer > 0 (> 1 only with eval.decode='beam')", _positive),
+    "eval.temperature": _POSITIVE_FLOAT,
+    "eval.top_k": ("an integer >= 0 (0: off)", _non_negative),
+    "eval.top_p": (
+        "a number in (0, 1] (1: off)",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1,
+    ),
+    "eval.seed": ("an integer >= 0", _non_negative),
     "eval.length_penalty": ("a number >= 0", lambda v: isinstance(v, int | float) and v >= 0),
     "eval.early_exit": ("True or False", _one_of(True, False)),
 }
@@ -179,6 +210,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
             f"config.task.min_len={config.task.min_len} is larger than "
             f"config.task.max_len={config.task.max_len}"
         )
+    _check_search(config.eval)
     devices = num_devices if config.devices == -1 else config.devices
     if config.devices > num_devices:
         raise ConfigError(f"config.devices={config.devices} but only {num_devices} devices exist")
@@ -188,6 +220,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                 f"config.{field}={_lookup(config, field)} must be divisible by the "
                 f"{devices} devices the batch is sharded over (config.devices={config.devices})"
             )
+
+
+def _check_search(eval_config: ml_collections.ConfigDict) -> None:
+    """Beam width and n-best belong to beam search; n-best is at most the beam width."""
+    for field in ("beam_size", "n_best"):
+        if eval_config[field] > 1 and eval_config.decode != "beam":
+            raise ConfigError(
+                f"config.eval.{field}={eval_config[field]} needs config.eval.decode='beam' "
+                f"(it is {eval_config.decode!r})"
+            )
+    if eval_config.n_best > eval_config.beam_size:
+        raise ConfigError(
+            f"config.eval.n_best={eval_config.n_best} is larger than "
+            f"config.eval.beam_size={eval_config.beam_size}: beam search keeps only that many"
+        )
 
 
 def check_backend(

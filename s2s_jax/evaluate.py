@@ -1,8 +1,8 @@
 """Evaluation, decoding and translation from a checkpoint.
 
 Each held-out set gets teacher-forced metrics (loss, perplexity, token
-accuracy) and the data's scores of decodes, greedy or beam search per
-`config.eval.beam_size` (exact match; BLEU and chrF for translation).
+accuracy) and the data's scores of decodes, greedy, beam search or sampling per
+`config.eval.decode` (exact match; BLEU and chrF for translation).
 Hypotheses are written next to the metrics.
 """
 
@@ -16,20 +16,57 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from s2s_jax import checkpointing, experiment
+from s2s_jax import attention_plot, checkpointing, experiment
 from s2s_jax.data import Pair, translation_metrics
+from s2s_jax.decoding.sampling import batch_key
 from s2s_jax.losses import summarize
 from s2s_jax.metric_log import MetricLog
 from s2s_jax.steps import tree_add
 
 
-def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> list[str]:
-    """Decodes of a host batch, as strings; pads the batch to fit the mesh."""
-    n = src_BxS.shape[0]
-    pad = -n % exp.mesh.size
+def _decode_args(exp: experiment.Experiment, src_BxS: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """The batch padded to fit the mesh, on the devices, and its sampling key (eval.seed)."""
+    pad = -src_BxS.shape[0] % exp.mesh.size
     src_BxS = np.concatenate([src_BxS, np.zeros((pad, src_BxS.shape[1]), src_BxS.dtype)])
-    tokens_BxL, _ = jax.device_get(exp.decode(params, exp.put_batch(src_BxS)))
-    return [exp.data.detokenize(row) for row in tokens_BxL[:n]]
+    return exp.put_batch(src_BxS), batch_key(exp.config.eval.seed, src_BxS)
+
+
+def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> list[str]:
+    """Decodes of a host batch, as strings; pads the batch to fit the mesh.
+
+    Sampling draws with a key of eval.seed and the batch: the same batch, the same samples.
+    """
+    return [exp.data.detokenize(row) for row in decode_tokens(exp, params, src_BxS)]
+
+
+def decode_tokens(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> np.ndarray:
+    """tokens_BxL decoded from a host batch (EOS kept, PAD after it), as `decode_texts`."""
+    tokens_BxL, _ = jax.device_get(exp.decode(params, *_decode_args(exp, src_BxS)))
+    return np.asarray(tokens_BxL[: src_BxS.shape[0]])
+
+
+def n_best_texts(
+    exp: experiment.Experiment, params: Any, src_BxS: np.ndarray
+) -> list[list[tuple[float, str]]]:
+    """Beam search's eval.n_best (score, hypothesis) per row of a host batch, best first."""
+    tokens_BxNxL, _, scores_BxN = jax.device_get(
+        exp.decode_n_best(params, *_decode_args(exp, src_BxS))
+    )
+    n = src_BxS.shape[0]
+    return [
+        [(float(score), exp.data.detokenize(row)) for score, row in zip(scores, rows, strict=True)]
+        for scores, rows in zip(scores_BxN[:n], tokens_BxNxL[:n], strict=True)
+    ]
+
+
+def _n_best_lines(texts: list[str], ranked: list[list[tuple[float, str]]], n: int) -> list[str]:
+    """source<TAB>rank<TAB>score<TAB>hypothesis, n lines per source (empty ones for blanks)."""
+    lines = []
+    for text, best in zip(texts, ranked, strict=True):
+        for rank in range(n):
+            score, hyp = (f"{best[rank][0]:.6f}", best[rank][1]) if best else ("", "")
+            lines.append(f"{text}\t{rank + 1}\t{score}\t{hyp}\n")
+    return lines
 
 
 def evaluate(
@@ -119,27 +156,57 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[
 
 
 def translate(
-    config: ml_collections.ConfigDict, workdir: str, texts: list[str] | None = None
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    texts: list[str] | None = None,
+    plot_dir: str | None = None,
 ) -> list[tuple[str, str]]:
     """Translations of `texts`, or of the first held-out set when None.
 
     Empty (or all-space) lines translate to empty lines. Writes
-    workdir/decode_step{k}.tsv (source, hypothesis) and returns the pairs.
+    workdir/decode_step{k}.tsv (source, hypothesis) and returns the pairs. With
+    eval.n_best = n > 1 (beam search), the file has n lines per source, best first:
+    source, rank (1..n), score (log-probability over the GNMT length penalty, 6
+    decimals; empty for an empty source), hypothesis; they are logged too, and the
+    pairs hold the best hypothesis.
+
+    With `plot_dir` (attention decoders only), also writes plot_dir/attention_<n>.png, the
+    attention of the (best) decode of each non-empty line n (1-based); see attention_plot.
     """
     exp = experiment.build(config, workdir)
+    if plot_dir is not None:
+        attention_plot.require_attention(exp)
+    maps: dict[int, attention_plot.AttentionMap] = {}  # Line number -> attention (plot_dir).
     params, step = best_or_latest_params(exp, workdir)
     if texts is None:
         texts = [src for src, _ in next(iter(exp.data.eval_sets().values()))]
     todo = [i for i, t in enumerate(texts) if t.strip()]
     hyps = [""] * len(texts)
+    n_best = config.eval.n_best
+    ranked: list[list[tuple[float, str]]] = [[] for _ in texts]  # eval.n_best > 1 only.
     batch_size = config.eval.batch_size
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         src_BxS = exp.data.encode_sources([texts[i] for i in chunk], [i + 1 for i in chunk])
-        for i, hyp in zip(chunk, decode_texts(exp, params, src_BxS), strict=True):
-            hyps[i] = hyp
+        if n_best > 1:
+            for i, best in zip(chunk, n_best_texts(exp, params, src_BxS), strict=True):
+                ranked[i], hyps[i] = best, best[0][1]
+        else:
+            for i, hyp in zip(chunk, decode_texts(exp, params, src_BxS), strict=True):
+                hyps[i] = hyp
+        if plot_dir is not None:  # Decodes again: the same batch decodes the same way.
+            tokens_BxL = decode_tokens(exp, params, src_BxS)
+            found = attention_plot.attention_maps(exp, params, src_BxS, tokens_BxL)
+            maps.update(zip([i + 1 for i in chunk], found, strict=True))
     path = os.path.join(workdir, f"decode_step{step}.tsv")
     with open(path, "w", encoding="utf-8") as f:
-        f.writelines(f"{s}\t{h}\n" for s, h in zip(texts, hyps, strict=True))
+        if n_best > 1:
+            lines = _n_best_lines(texts, ranked, n_best)
+            logging.info("%d best (source, rank, score, hypothesis):\n%s", n_best, "".join(lines))
+            f.writelines(lines)
+        else:
+            f.writelines(f"{s}\t{h}\n" for s, h in zip(texts, hyps, strict=True))
     logging.info("Wrote %d decodes to %s", len(hyps), path)
+    if plot_dir is not None:
+        attention_plot.write_plots(plot_dir, maps)
     return list(zip(texts, hyps, strict=True))

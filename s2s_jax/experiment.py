@@ -18,8 +18,9 @@ from jax.sharding import PartitionSpec as P
 
 from s2s_jax import checkpointing, config_checks, steps
 from s2s_jax.data import Data, make_data
-from s2s_jax.decoding import beam_search, greedy
+from s2s_jax.decoding import beam_search, greedy, sampling
 from s2s_jax.model import ModelConfig, Seq2Seq
+from s2s_jax.model.attention import ATTENTION_DECODERS
 from s2s_jax.optim import make_optimizer, make_schedule
 
 
@@ -33,10 +34,17 @@ class Experiment:
     init: Callable[[jax.Array], steps.TrainState]
     train_step: Callable[..., tuple[steps.TrainState, dict[str, jax.Array]]]
     eval_step: Callable[..., dict[str, jax.Array]]
-    # (params, src_BxS) -> (tokens, lengths): greedy, or beam search when eval.beam_size > 1.
+    # (params, src_BxS, rng) -> (tokens_BxL, lengths_B), the search of eval.decode: greedy,
+    # beam or sample (only sampling reads the rng, a PRNG key).
     decode: Callable[..., tuple[jax.Array, jax.Array]]
     abstract_state: Any  # ShapeDtypeStructs with shardings: what a checkpoint restores into.
     learning_rate: optax.Schedule
+    # eval.decode='beam' only: (params, src_BxS, rng) -> (tokens_BxNxL, lengths_BxN,
+    # scores_BxN), the eval.n_best best hypotheses and their scores (beam_search_n_best).
+    decode_n_best: Callable[..., tuple[jax.Array, jax.Array, jax.Array]] | None = None
+    # Attention decoders only: (params, src_BxS, tgt_in_BxT) -> weights_BxTxS, teacher-forced
+    # (steps.attention_weights); None for decoders without attention.
+    attention: Callable[..., jax.Array] | None = None
 
     def put_batch(self, batch: Any) -> Any:
         """Host arrays (any pytree) to device arrays, split over the mesh's 'data' axis."""
@@ -71,18 +79,10 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
         model=model,
         label_smoothing=config.train.label_smoothing,
         loss_chunk=config.train.loss_chunk_size,
+        scheduled_sampling=config.train.scheduled_sampling,
     )
-    lengths = {"max_len": data.max_decode_len, "early_exit": config.eval.early_exit}
-    if config.eval.beam_size == 1:
-        decode = functools.partial(greedy.greedy_decode, model, **lengths)
-    else:
-        decode = functools.partial(
-            beam_search.beam_search,
-            model,
-            beam_size=config.eval.beam_size,
-            length_penalty=config.eval.length_penalty,
-            **lengths,
-        )
+    decode, decode_n_best = _searches(config.eval, model, data.max_decode_len)
+    decode_shardings = {"in_shardings": (replicated, batch_sharding, replicated)}
     return Experiment(
         config=config,
         data=data,
@@ -101,11 +101,52 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
             in_shardings=(replicated, batch_sharding),
             out_shardings=replicated,
         ),
-        decode=jax.jit(
-            decode,
-            in_shardings=(replicated, batch_sharding),
-            out_shardings=(batch_sharding, batch_sharding),
-        ),
+        decode=jax.jit(decode, **decode_shardings, out_shardings=(batch_sharding,) * 2),
         abstract_state=abstract_state,
+        attention=None
+        if model_cfg.decoder not in ATTENTION_DECODERS
+        else jax.jit(
+            functools.partial(steps.attention_weights, model=model),
+            in_shardings=(replicated, batch_sharding, batch_sharding),
+            out_shardings=batch_sharding,
+        ),
         learning_rate=make_schedule(config.optim, config.train.num_steps),
+        decode_n_best=None
+        if decode_n_best is None
+        else jax.jit(decode_n_best, **decode_shardings, out_shardings=(batch_sharding,) * 3),
     )
+
+
+def _searches(
+    eval_config: ml_collections.ConfigDict, model: Seq2Seq, max_len: int
+) -> tuple[Callable, Callable | None]:
+    """The unjitted decode of eval.decode and (beam only) the n-best one, as (params, src, rng)."""
+    lengths = {"max_len": max_len, "early_exit": eval_config.early_exit}
+    if eval_config.decode == "sample":
+        return functools.partial(
+            sampling.sample_decode,
+            model,
+            temperature=eval_config.temperature,
+            top_k=eval_config.top_k,
+            top_p=eval_config.top_p,
+            **lengths,
+        ), None
+    if eval_config.decode == "greedy":
+        search = functools.partial(greedy.greedy_decode, model, **lengths)
+        return _ignore_rng(search), None
+    beam = {"beam_size": eval_config.beam_size, "length_penalty": eval_config.length_penalty}
+    n_best = functools.partial(
+        beam_search.beam_search_n_best, model, n_best=eval_config.n_best, **beam, **lengths
+    )
+    search = functools.partial(beam_search.beam_search, model, **beam, **lengths)
+    return _ignore_rng(search), _ignore_rng(n_best)
+
+
+def _ignore_rng(search: Callable) -> Callable:
+    """A deterministic search with the (params, src_BxS, rng) signature of sampling."""
+
+    def decode(params: Any, src_BxS: jax.Array, rng: jax.Array) -> Any:
+        del rng  # Deterministic.
+        return search(params, src_BxS)
+
+    return decode

@@ -1,8 +1,9 @@
-"""Metrics to JSON lines and TensorBoard."""
+"""Metrics to JSON lines and TensorBoard (and text and images to TensorBoard)."""
 
 import json
 import os
 
+import numpy as np
 from tensorboardX import SummaryWriter
 
 
@@ -27,6 +28,10 @@ class MetricLog:
 
     def write_text(self, step: int, tag: str, text: str) -> None:
         self._tb.add_text(tag, text, step)
+
+    def write_image(self, step: int, tag: str, image_HxWx3: np.ndarray) -> None:
+        """An RGB uint8 image (e.g. a rendered figure) to TensorBoard."""
+        self._tb.add_image(tag, image_HxWx3, step, dataformats="HWC")
 
     def close(self) -> None:
         self._file.close()

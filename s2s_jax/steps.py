@@ -4,19 +4,24 @@ import functools
 from typing import Any
 
 import jax
+import ml_collections
 import optax
 from flax.training import train_state
 
 from s2s_jax.data import Batch
 from s2s_jax.losses import chunked_loss, masked_mean_loss, metric_sums, token_nll_and_loss
 from s2s_jax.model import Seq2Seq
+from s2s_jax.model.encoder import reverse_padded
+from s2s_jax.scheduled_sampling import coin_rng, sampling_probability, scheduled_inputs
+from s2s_jax.vocab import PAD_ID
 
 
 class TrainState(train_state.TrainState):
     """Params, optimizer state and step, plus the run's base RNG key.
 
     The dropout key of step k is fold_in(rng, k): a pure function of the
-    checkpointed state, so a resumed run draws the same masks.
+    checkpointed state, so a resumed run draws the same masks (and the same
+    scheduled-sampling coins, `scheduled_sampling.coin_rng`).
     """
 
     rng: jax.Array
@@ -37,20 +42,33 @@ def train_step(
     model: Seq2Seq,
     label_smoothing: float,
     loss_chunk: int = 0,
+    scheduled_sampling: ml_collections.ConfigDict | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One teacher-forced gradient step; returns the new state and metric sums.
 
     loss_chunk > 0 computes the output layer and loss that many target steps at
     a time (`losses.chunked_loss`), bounding the logits' memory; 0 does all at once.
+    scheduled_sampling, a `config.train.scheduled_sampling` block with a decay other
+    than 'none', replaces decoder inputs by the model's predictions
+    (`scheduled_sampling.scheduled_inputs`), and the sums gain
+    'sampling_probability_sum'; None or 'none' is plain teacher forcing.
     """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
+    tgt_in_BxT, extra_sums = batch["tgt_in_BxT"], {}
+    if scheduled_sampling is not None and scheduled_sampling.decay != "none":
+        prob = sampling_probability(scheduled_sampling, state.step)
+        tgt_in_BxT, _ = scheduled_inputs(
+            model, state.params, batch["src_BxS"], tgt_in_BxT, prob,
+            coin_rng(state.rng, state.step),
+        )  # fmt: skip
+        extra_sums = {"sampling_probability_sum": prob}
 
     def loss_fn(params):
         variables = {"params": params}
         features_BxTxF = model.apply(
             variables,
             batch["src_BxS"],
-            batch["tgt_in_BxT"],
+            tgt_in_BxT,
             train=True,
             rngs={"dropout": dropout_rng},
             method=Seq2Seq.features,
@@ -65,7 +83,7 @@ def train_step(
     (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     new_state = state.apply_gradients(grads=grads)
     sums = {**sums, "objective_sum": loss, "grad_norm_sum": optax.tree.norm(grads), "steps": 1}
-    return new_state, sums
+    return new_state, {**sums, **extra_sums}
 
 
 def eval_step(params: Any, batch: Batch, *, model: Seq2Seq) -> dict[str, jax.Array]:
@@ -73,6 +91,26 @@ def eval_step(params: Any, batch: Batch, *, model: Seq2Seq) -> dict[str, jax.Arr
     logits_BxTxV = model.apply({"params": params}, batch["src_BxS"], batch["tgt_in_BxT"])
     nll_BxT, _ = token_nll_and_loss(logits_BxTxV, batch["tgt_out_BxT"], 0.0)
     return metric_sums(logits_BxTxV, batch["tgt_out_BxT"], nll_BxT)
+
+
+def attention_weights(
+    params: Any, src_BxS: jax.Array, tgt_in_BxT: jax.Array, *, model: Seq2Seq
+) -> jax.Array:
+    """An attention decoder's weights_BxTxS, teacher-forced on tgt_in_BxT (no dropout).
+
+    Row t is the step that reads tgt_in[t] and predicts the next token; column s is
+    src_BxS[:, s] (with `reverse_source` the memory is in reverse order: put back here),
+    and padded source positions have weight 0. Teacher forcing runs the decoding step's
+    code, so with tgt_in = BOS + a decode's tokens these are the weights the decode used.
+    """
+    _, state = model.apply(
+        {"params": params}, src_BxS, tgt_in_BxT, method=Seq2Seq.features, mutable=["intermediates"]
+    )
+    (weights_BxTxS,) = state["intermediates"]["decoder"]["attention"]
+    if model.cfg.reverse_source:
+        lengths_B = (src_BxS != PAD_ID).sum(axis=1)
+        weights_BxTxS = reverse_padded(weights_BxTxS.swapaxes(1, 2), lengths_B).swapaxes(1, 2)
+    return weights_BxTxS
 
 
 def tree_add(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
-from s2s_jax import checkpointing, evaluate, experiment, interrupts
+from s2s_jax import attention_plot, checkpointing, evaluate, experiment, interrupts
+from s2s_jax.data import Pair
 from s2s_jax.losses import summarize
 from s2s_jax.metric_log import MetricLog
 from s2s_jax.model import param_count
@@ -32,12 +33,15 @@ from s2s_jax.steps import tree_add
 
 def _train_metrics(sums: dict[str, float], lr: float) -> dict[str, float]:
     steps = max(float(sums["steps"]), 1.0)
-    return {
+    metrics = {
         **summarize(sums),
         "objective": float(sums["objective_sum"]) / steps,
         "grad_norm": float(sums["grad_norm_sum"]) / steps,
         "learning_rate": lr,
     }
+    if "sampling_probability_sum" in sums:  # Scheduled sampling: the mean over these steps.
+        metrics["sampling_probability"] = float(sums["sampling_probability_sum"]) / steps
+    return metrics
 
 
 def train_and_evaluate(
@@ -83,7 +87,14 @@ def train_and_evaluate(
 
         dev = next(iter(exp.data.eval_sets()))  # Picks the best checkpoint; the rest at the end.
 
+        # Attention decoders: each eval also logs the attention of the dev set's first pair.
+        first = exp.data.eval_sets()[dev][:1]
+        show = exp.attention is not None and bool(first)
+        fonts = attention_plot.choose_fonts(first[0]) if show else None
+
         def dev_score(params: Any, step: int) -> float:
+            if fonts is not None:
+                _log_attention(exp, params, step, f"{dev}/attention", first, fonts, log)
             return evaluate.evaluate_sets(exp, params, step, [dev], workdir, log)[dev][best_metric]
 
         step, num_steps = int(state.step), config.train.num_steps
@@ -137,6 +148,22 @@ def train_and_evaluate(
     with open(os.path.join(workdir, "final_eval.json"), "w", encoding="utf-8") as f:
         json.dump({"step": step, "best_step": best_step, **results}, f, indent=1)
     return results
+
+
+def _log_attention(
+    exp: experiment.Experiment,
+    params: Any,
+    step: int,
+    tag: str,
+    pairs: list[Pair],
+    fonts: list[str],
+    log: MetricLog,
+) -> None:
+    """The attention of decoding pairs[0]'s source, as an image in TensorBoard."""
+    src_BxS = exp.data.eval_batches(pairs)[0]["src_BxS"]  # The eval's shape: decode is compiled.
+    tokens_BxL = evaluate.decode_tokens(exp, params, src_BxS)
+    amap = attention_plot.attention_maps(exp, params, src_BxS[:1], tokens_BxL[:1])[0]
+    log.write_image(step, tag, attention_plot.image(amap, fonts, f"{tag}, step {step}"))
 
 
 def _log_train(

@@ -42,6 +42,10 @@ class CharVocab:
         """Characters to ids; a character outside the vocabulary becomes UNK."""
         return [self._id_of.get(c, UNK_ID) for c in text]
 
+    def piece(self, i: int) -> str:
+        """The token of id `i`: its character, or a special token's name ('</s>')."""
+        return SPECIALS[i] if i < len(SPECIALS) else self.chars[i - len(SPECIALS)]
+
     def decode(self, ids: Sequence[int]) -> str:
         """Ids to text, stopping at the first EOS and skipping PAD and BOS."""
         return "".join(

@@ -1,6 +1,8 @@
 """Helpers of the tests: tiny experiment configs, and launch.py run as a user would run it."""
 
+import glob
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,6 +57,44 @@ def run_launch(
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def tensorboard_events(workdir: str) -> list:
+    """Every event (tensorboardX's Event protos) in workdir/tensorboard, file by file.
+
+    Event files are TFRecords: an 8-byte length, its 4-byte CRC, the data, the data's CRC.
+    """
+    from tensorboardX.proto import event_pb2
+
+    events = []
+    for path in sorted(glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))):
+        with open(path, "rb") as f:
+            data = f.read()
+        at = 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at : at + 8])
+            events.append(event_pb2.Event.FromString(data[at + 12 : at + 12 + length]))
+            at += 12 + length + 4
+    return events
+
+
+def step_by_step_attention(exp, params, src_BxS: np.ndarray, tokens_BxL: np.ndarray) -> np.ndarray:
+    """weights_BxLxS of decoding one step at a time (Seq2Seq.decode_step, as greedy runs it),
+    feeding BOS and then the decoded tokens: the reference for the teacher-forced weights."""
+    from s2s_jax.model import Seq2Seq
+    from s2s_jax.vocab import BOS_ID
+
+    variables = {"params": params}
+    state = exp.model.apply(variables, src_BxS, method=Seq2Seq.encode)
+    token_B = np.full((src_BxS.shape[0],), BOS_ID, np.int32)
+    rows = []
+    for t in range(tokens_BxL.shape[1]):
+        (state, _), sown = exp.model.apply(
+            variables, state, token_B, method=Seq2Seq.decode_step, mutable=["intermediates"]
+        )
+        rows.append(np.asarray(sown["intermediates"]["decoder"]["attention"][0][:, 0]))
+        token_B = tokens_BxL[:, t]
+    return np.stack(rows, axis=1)
 
 
 def tiny_benchmark() -> ml_collections.ConfigDict:

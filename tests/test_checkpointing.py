@@ -175,9 +175,7 @@ def test_checkpoint_moves_between_backends(tmp_path, saved_backend, other_backen
     manager.wait_until_finished()
     manager.close()
 
-    other = tiny_config(
-        model__backend=other_backend, model__scan_unroll=2, model__remat=True
-    )
+    other = tiny_config(model__backend=other_backend, model__scan_unroll=2, model__remat=True)
     restored, _ = _latest_state(other, tmp_path)
     _assert_states_equal(restored, state)
     batch = next(stream)

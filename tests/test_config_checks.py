@@ -39,7 +39,15 @@ def test_en_ko_configs_are_valid(variant):
         ("task__name", "translate", r"config\.task\.name='translate'"),
         ("task__num_symbols", 53, r"config\.task\.num_symbols=53"),
         ("devices", 0, r"config\.devices=0"),
-        ("eval__beam_size", 0, r"config\.eval\.beam_size=0 is invalid.*greedy"),
+        ("eval__beam_size", 0, r"config\.eval\.beam_size=0 is invalid.*decode='beam'"),
+        ("eval__decode", "top_k", r"config\.eval\.decode='top_k' is invalid.*'sample'"),
+        ("eval__n_best", 0, r"config\.eval\.n_best=0 is invalid: expected an integer > 0"),
+        ("eval__temperature", 0.0, r"config\.eval\.temperature=0\.0 is invalid.*> 0"),
+        ("eval__top_k", -1, r"config\.eval\.top_k=-1 is invalid.*>= 0"),
+        ("eval__top_k", 2.0, r"config\.eval\.top_k=2\.0 is invalid"),
+        ("eval__top_p", 0.0, r"config\.eval\.top_p=0\.0 is invalid.*\(0, 1\]"),
+        ("eval__top_p", 1.5, r"config\.eval\.top_p=1\.5 is invalid"),
+        ("eval__seed", -2, r"config\.eval\.seed=-2 is invalid"),
         ("eval__beam_size", 2.0, r"config\.eval\.beam_size=2\.0 is invalid"),
         ("eval__length_penalty", -0.6, r"config\.eval\.length_penalty=-0\.6 is invalid.*>= 0"),
         ("eval__length_penalty", "0.6", r"config\.eval\.length_penalty='0\.6' is invalid"),
@@ -171,3 +179,59 @@ def test_dot_attention_needs_a_memory_of_the_decoders_size(make_config):
         validate(config, NUM_DEVICES)
     config.model.attention_score = "general"
     validate(config, NUM_DEVICES)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"beam_size": 4},
+            r"config\.eval\.beam_size=4 needs config\.eval\.decode='beam'.*'greedy'",
+        ),
+        (
+            {"beam_size": 2, "decode": "sample"},
+            r"config\.eval\.beam_size=2 needs config\.eval\.decode='beam' \(it is 'sample'\)",
+        ),
+        ({"n_best": 2, "beam_size": 1}, r"config\.eval\.n_best=2 needs config\.eval\.decode"),
+        (
+            {"decode": "beam", "beam_size": 2, "n_best": 3},
+            r"config\.eval\.n_best=3 is larger than config\.eval\.beam_size=2",
+        ),
+    ],
+)
+def test_beam_settings_need_beam_search(make_config, changes, message):
+    """Beam width and n-best are beam search's: refused with another search, naming both
+    keys; n-best beyond the beam is refused. With decode='beam' and a wide beam they pass."""
+    config = make_config()
+    config.eval.update(changes)
+    with pytest.raises(ConfigError, match=message):
+        validate(config, NUM_DEVICES)
+    config.eval.update(decode="beam", beam_size=3, n_best=3)
+    validate(config, NUM_DEVICES)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("decay", "cosine", r"decay='cosine' is invalid.*inverse_sigmoid"),
+        ("constant_probability", 1.5, r"constant_probability=1\.5 is invalid.*\[0, 1\]"),
+        ("min_teacher_forcing", -0.1, r"min_teacher_forcing=-0\.1 is invalid.*\[0, 1\]"),
+        ("decay_steps", 0, r"decay_steps=0 is invalid: expected an integer > 0"),
+        ("decay_steps", 100.0, r"decay_steps=100\.0 is invalid"),
+        ("exponential_base", 0.0, r"exponential_base=0\.0 is invalid.*\(0, 1\]"),
+        ("exponential_base", 1.01, r"exponential_base=1\.01 is invalid"),
+        ("inverse_sigmoid_k", 0.5, r"inverse_sigmoid_k=0\.5 is invalid: expected a number >= 1"),
+    ],
+)
+def test_bad_scheduled_sampling_field_is_named(make_config, field, value, message):
+    """Every key of config.train.scheduled_sampling is checked, whatever the decay."""
+    base = make_config()
+    validate(base, NUM_DEVICES)
+    config = ml_collections.ConfigDict(base.to_dict(), type_safe=False)
+    config.train.scheduled_sampling[field] = value
+    with pytest.raises(ConfigError, match=r"config\.train\.scheduled_sampling\." + message):
+        validate(config, NUM_DEVICES)
+    good = make_config()
+    for decay in ("constant", "linear", "exponential", "inverse_sigmoid"):
+        good.train.scheduled_sampling.decay = decay
+        validate(good, NUM_DEVICES)

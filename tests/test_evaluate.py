@@ -1,20 +1,28 @@
 """Tests for s2s_jax.evaluate: decodes as text, metrics of a set, the files, translate's lines."""
 
 import json
+import os
 
 import jax
+import matplotlib.image
+import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import step_by_step_attention, tiny_config
 
-from s2s_jax import checkpointing, evaluate, experiment
+from s2s_jax import attention_plot, checkpointing, evaluate, experiment
+from s2s_jax.decoding.beam_search import beam_search_n_best
 from s2s_jax.decoding.greedy import greedy_decode
+from s2s_jax.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """An untrained tiny experiment with its initial state saved as step 0."""
-    workdir = tmp_path_factory.mktemp("eval")
-    config = tiny_config()
+    return _save_initial_state(tmp_path_factory.mktemp("eval"), tiny_config())
+
+
+def _save_initial_state(workdir, config):
+    """Builds `config`'s experiment in `workdir` and saves its initial state as step 0."""
     exp = experiment.build(config, str(workdir))
     state = exp.initial_state()
     manager = checkpointing.make_manager(workdir, max_to_keep=1)
@@ -70,3 +78,96 @@ def test_run_eval_writes_every_set(saved):
     with open(f"{workdir}/eval_step0.json", encoding="utf-8") as f:
         assert json.load(f) == {"step": 0, **results}
     assert list(results) == ["eval"]
+
+
+def test_sampled_decodes_follow_eval_seed(saved):
+    """decode='sample': the same batch and eval.seed give the same texts, another seed others."""
+    config, workdir, _, params = saved
+
+    def sampled(seed: int) -> list[str]:
+        config_s = config.copy_and_resolve_references()
+        config_s.eval.decode, config_s.eval.seed = "sample", seed
+        exp = experiment.build(config_s, workdir)
+        src_BxS = exp.data.eval_batches(exp.data.eval_sets()["eval"])[0]["src_BxS"]
+        return evaluate.decode_texts(exp, params, src_BxS)
+
+    first = sampled(0)
+    assert sampled(0) == first
+    assert sampled(1) != first
+
+
+def test_translate_writes_the_n_best(saved):
+    """eval.n_best=3: three lines per source (rank, score, hypothesis), best first, the scores and
+    hypotheses of beam_search_n_best; blank sources get blank lines; the pairs hold the best."""
+    config, workdir, _, params = saved
+    config = config.copy_and_resolve_references()
+    config.eval.decode, config.eval.beam_size, config.eval.n_best = "beam", 3, 3
+    texts = ["abc", "", "fed"]
+    out = evaluate.translate(config, workdir, texts)
+    exp = experiment.build(config, workdir)
+    src_BxS = exp.data.encode_sources(["abc", "fed"], [1, 3])
+    tokens_BxNxL, _, scores_BxN = jax.device_get(
+        jax.jit(beam_search_n_best, static_argnums=(0, 3, 4, 6))(
+            exp.model, params, src_BxS, exp.data.max_decode_len, 3, 0.6, 3
+        )
+    )
+    assert (scores_BxN[:, 0] > scores_BxN[:, 2]).all()
+    with open(f"{workdir}/decode_step0.tsv", encoding="utf-8") as f:
+        lines = [line.split("\t") for line in f.read().splitlines()]
+    assert len(lines) == 9
+    assert lines[3:6] == [["", str(rank), "", ""] for rank in (1, 2, 3)]
+    for b, (text, rows) in enumerate([("abc", lines[:3]), ("fed", lines[6:])]):
+        assert [row[:2] for row in rows] == [[text, "1"], [text, "2"], [text, "3"]]
+        np.testing.assert_allclose([float(row[2]) for row in rows], scores_BxN[b], atol=1e-5)
+        assert [row[3] for row in rows] == [exp.data.detokenize(t) for t in tokens_BxNxL[b]]
+    assert out == [("abc", lines[0][3]), ("", ""), ("fed", lines[6][3])]
+    assert evaluate.decode_texts(exp, params, src_BxS) == [lines[0][3], lines[6][3]]
+
+
+@pytest.fixture(scope="module")
+def saved_luong(tmp_path_factory):
+    """As `saved`, with a Luong-attention decoder (hidden 16)."""
+    config = tiny_config(model__decoder="luong", model__hidden_size=16, model__embed_size=8)
+    return _save_initial_state(tmp_path_factory.mktemp("eval_luong"), config)
+
+
+def test_translate_plots_the_attention_of_each_sentence(saved_luong, tmp_path, monkeypatch):
+    """One PNG per non-empty line, of the weights that step-by-step decoding attends with."""
+    config, workdir, exp, params = saved_luong
+    drawn = {}
+    write_png = attention_plot.write_png
+    monkeypatch.setattr(
+        attention_plot,
+        "write_png",
+        lambda path, amap, *a: (drawn.setdefault(path, amap), write_png(path, amap, *a)),
+    )
+    out = evaluate.translate(config, workdir, ["abc", "", "fedcba"], plot_dir=str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["attention_0001.png", "attention_0003.png"]
+    src_BxS = exp.data.encode_sources(["abc", "fedcba"], [1, 3])
+    tokens_BxL = evaluate.decode_tokens(exp, params, src_BxS)
+    reference_BxLxS = step_by_step_attention(exp, params, src_BxS, tokens_BxL)
+    for name, text, hyp, reference_LxS in zip(
+        ["attention_0001.png", "attention_0003.png"],
+        ["abc", "fedcba"],
+        [out[0][1], out[2][1]],
+        reference_BxLxS,
+        strict=True,
+    ):
+        amap = drawn[str(tmp_path / name)]
+        assert amap.src_pieces == list(text)
+        # The target pieces are the printed translation's: EOS ends them, UNK prints as U+FFFD.
+        pieces = "".join(amap.tgt_pieces).removesuffix("</s>")
+        assert pieces.replace("<unk>", "\N{REPLACEMENT CHARACTER}") == hyp
+        T = len(amap.tgt_pieces)
+        np.testing.assert_allclose(
+            amap.weights, reference_LxS[:T, : len(text)], rtol=1e-5, atol=1e-6
+        )
+        assert matplotlib.image.imread(tmp_path / name).ndim == 3
+
+
+def test_translate_refuses_plots_without_attention(saved, tmp_path):
+    config, workdir, _, _ = saved
+    assert config.model.decoder == "basic"
+    with pytest.raises(ConfigError, match=r"config\.model\.decoder is 'basic'"):
+        evaluate.translate(config, workdir, ["abc"], plot_dir=str(tmp_path / "plots"))
+    assert not (tmp_path / "plots").exists()

@@ -6,6 +6,7 @@ import pytest
 from helpers import tiny_config
 
 from s2s_jax import experiment
+from s2s_jax.decoding.sampling import sample_decode
 from s2s_jax.errors import ConfigError
 
 
@@ -46,3 +47,26 @@ def test_the_initial_state_follows_the_seed(exp, tmp_path):
     leaves = [jax.tree.leaves(s.params) for s in (a, b, c)]
     assert all(np.array_equal(x, y) for x, y in zip(leaves[0], leaves[1], strict=True))
     assert not all(np.array_equal(x, z) for x, z in zip(leaves[0], leaves[2], strict=True))
+
+
+def test_decode_samples_with_the_eval_config_and_the_rng(tmp_path):
+    """eval.decode='sample': the jitted, sharded decode is sample_decode with eval.temperature,
+    top_k and top_p (unjitted here) and the given rng; another rng samples otherwise; only
+    beam search has an n-best decode."""
+    config = tiny_config(eval__decode="sample", eval__temperature=0.8, eval__top_k=4,
+                         eval__top_p=0.9)  # fmt: skip
+    exp = experiment.build(config, str(tmp_path))
+    assert exp.decode_n_best is None
+    params = exp.initial_state().params
+    src_BxS = exp.data.eval_batches(exp.data.eval_sets()["eval"])[0]["src_BxS"]
+    key, other = jax.random.key(3), jax.random.key(4)
+    tokens, lengths = jax.device_get(exp.decode(params, exp.put_batch(src_BxS), key))
+    expected, expected_lengths = sample_decode(exp.model, params, src_BxS, key,
+                                               max_len=exp.data.max_decode_len, temperature=0.8,
+                                               top_k=4, top_p=0.9)  # fmt: skip
+    np.testing.assert_array_equal(tokens, expected)
+    np.testing.assert_array_equal(lengths, expected_lengths)
+    resampled, _ = jax.device_get(exp.decode(params, exp.put_batch(src_BxS), other))
+    assert (resampled != tokens).any()
+    beam = experiment.build(tiny_config(eval__decode="beam", eval__beam_size=2), str(tmp_path))
+    assert beam.decode_n_best is not None

@@ -102,6 +102,11 @@ def _assert_clear_error(proc, expected):
         ([CONFIG, "--config.train.batch_size=0"], "config.train.batch_size=0 is invalid"),
         ([CONFIG, "--mode=eval"], "train first with --mode=train"),
         ([CONFIG, "--mode=decode", "--text=ab"], "train first with --mode=train"),
+        (
+            [CONFIG, "--mode=translate", "--text=ab", "--plot_attention=plots"],
+            "--plot_attention needs an attention decoder, but config.model.decoder is 'basic'",
+        ),
+        ([CONFIG, "--mode=eval", "--plot_attention=plots"], "--plot_attention needs --mode="),
     ],
     ids=[
         "unknown-field",
@@ -113,6 +118,8 @@ def _assert_clear_error(proc, expected):
         "zero-batch-size",
         "eval-empty-workdir",
         "decode-empty-workdir",
+        "plot-attention-without-attention",
+        "plot-attention-in-eval",
     ],
 )
 def test_user_errors_are_one_line(tmp_path, args, expected):

@@ -1,8 +1,14 @@
-"""Tests for s2s_jax.metric_log: JSON lines flushed as written and appended; TensorBoard."""
+"""Tests for s2s_jax.metric_log: JSON lines flushed as written and appended; TensorBoard
+scalars, text and images."""
 
 import glob
+import io
 import json
 import os
+
+import matplotlib.image
+import numpy as np
+from helpers import tensorboard_events
 
 from s2s_jax.metric_log import MetricLog
 
@@ -25,3 +31,16 @@ def test_lines_are_readable_before_close_and_appended_by_a_second_log(tmp_path):
     assert [(m["step"], m["split"]) for m in _lines(log.path)] == [(10, "train"), (20, "eval")]
     events = glob.glob(os.path.join(tmp_path, "tensorboard", "events.out.tfevents.*"))
     assert events and all(os.path.getsize(e) > 0 for e in events)
+
+
+def test_an_image_is_written_to_tensorboard_and_reads_back(tmp_path):
+    """The event file holds the image as PNG, of the shape and pixels written."""
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    log = MetricLog(str(tmp_path))
+    log.write_image(30, "eval/attention", image)
+    log.close()
+    values = [(e.step, v) for e in tensorboard_events(str(tmp_path)) for v in e.summary.value]
+    [(step, value)] = [(s, v) for s, v in values if v.tag == "eval/attention"]
+    assert step == 30 and (value.image.height, value.image.width) == (5, 7)
+    png = matplotlib.image.imread(io.BytesIO(value.image.encoded_image_string), format="png")
+    np.testing.assert_array_equal(np.round(png[..., :3] * 255).astype(np.uint8), image)

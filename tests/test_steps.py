@@ -4,12 +4,15 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 
-from s2s_jax import steps
+from experiments import base
+from s2s_jax import scheduled_sampling, steps
 from s2s_jax.model import ModelConfig, Seq2Seq
+from s2s_jax.model.decoders import DECODERS
 from s2s_jax.vocab import PAD_ID
 
 V = 12
@@ -65,6 +68,104 @@ def test_chunked_loss_step_equals_the_whole_loss_step(setup):
     np.testing.assert_allclose(sums_parts["objective_sum"], sums_whole["objective_sum"], rtol=1e-5)
     for x, y in zip(jax.tree.leaves(parts.params), jax.tree.leaves(whole.params), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def _schedule(**fields) -> ml_collections.ConfigDict:
+    """A `config.train.scheduled_sampling` block: the base config's, with `fields` set."""
+    config = base.get_config().train.scheduled_sampling
+    config.update(fields)
+    return config
+
+
+def _gradient_recorder() -> optax.GradientTransformation:
+    """An 'optimizer' whose state is the step's gradient and whose update is 0: the step's
+    gradients, exactly, to compare."""
+    zeros = functools.partial(jax.tree.map, jnp.zeros_like)
+    return optax.GradientTransformation(
+        zeros, lambda grads, state, params=None: (zeros(grads), grads)
+    )
+
+
+@functools.cache
+def _decoder_setup(decoder: str):
+    """A GRU of this decoder type with dropout, its state at step 3, and a batch."""
+    cfg = ModelConfig(V, V, cell="gru", embed_size=8, hidden_size=16, num_layers=1,
+                      dropout_rate=0.3, decoder=decoder, backend="fused")  # fmt: skip
+    model = Seq2Seq(cfg)
+    rng = np.random.default_rng(1)
+    batch = {k: rng.integers(4, V, (8, 6)).astype(np.int32)
+             for k in ("src_BxS", "tgt_in_BxT", "tgt_out_BxT")}  # fmt: skip
+    batch["src_BxS"][1, 3:] = PAD_ID
+    batch["tgt_out_BxT"][2, 2:] = PAD_ID
+    state = steps.init_state(model, _gradient_recorder(), jax.random.PRNGKey(0), batch)
+    return model, state.replace(step=state.step + 3), batch
+
+
+def _train_step(model: Seq2Seq, schedule: ml_collections.ConfigDict | None):
+    return jax.jit(functools.partial(steps.train_step, model=model, label_smoothing=0.1,
+                                     scheduled_sampling=schedule))  # fmt: skip
+
+
+def _assert_same_step(a, b) -> None:
+    """Two train steps' (state, sums) equal bit for bit: gradients, params and metric sums."""
+    (state_a, sums_a), (state_b, sums_b) = a, b
+    for x, y in zip(jax.tree.leaves((state_a, sums_a)), jax.tree.leaves((state_b, sums_b)),
+                    strict=True):  # fmt: skip
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize(
+    "decoder", [d if d == "basic" else pytest.param(d, marks=pytest.mark.slow) for d in DECODERS]
+)
+def test_scheduled_sampling_at_probability_0_is_the_teacher_forced_step(decoder):
+    """p = 0: loss, metric sums and gradients equal teacher forcing's bit for bit, with
+    dropout on (its masks unchanged); only the probability is added to the sums."""
+    model, state, batch = _decoder_setup(decoder)
+    plain = _train_step(model, None)(state, batch)
+    scheduled = _train_step(model, _schedule(decay="constant", constant_probability=0.0))
+    new_state, sums = scheduled(state, batch)
+    assert float(sums.pop("sampling_probability_sum")) == 0.0
+    _assert_same_step(plain, (new_state, sums))
+    assert float(optax.tree.norm(new_state.opt_state)) > 0  # Gradients were recorded.
+
+
+def test_decay_none_is_todays_train_step():
+    """decay='none' traces exactly the program of a step built without the block."""
+    model, state, batch = _decoder_setup("luong")
+    jaxprs = [
+        str(jax.make_jaxpr(functools.partial(steps.train_step, model=model, label_smoothing=0.1,
+                                             scheduled_sampling=schedule))(state, batch))
+        for schedule in (None, _schedule(decay="none"))
+    ]  # fmt: skip
+    assert jaxprs[0] == jaxprs[1]
+    _, sums = jax.eval_shape(_train_step(model, _schedule(decay="none")), state, batch)
+    assert "sampling_probability_sum" not in sums
+
+
+@pytest.mark.slow
+def test_scheduled_sampling_steps_follow_the_schedule_and_feed_the_chosen_inputs():
+    """A short run with a linear decay over 4 steps: each step reports its p_i, and is the
+    teacher-forced step on the inputs `scheduled_inputs` chooses with that step's coin key."""
+    model, state, batch = _decoder_setup("basic")
+    state = state.replace(step=0)
+    train = _train_step(model, _schedule(decay="linear", decay_steps=4))
+    plain = _train_step(model, None)
+    probabilities = []
+    for _ in range(5):
+        inputs, _ = scheduled_sampling.scheduled_inputs(
+            model, state.params, batch["src_BxS"], batch["tgt_in_BxT"],
+            float(state.step) / 4, scheduled_sampling.coin_rng(state.rng, state.step),
+        )  # fmt: skip
+        expected = plain(state, {**batch, "tgt_in_BxT": inputs})
+        new_state, sums = train(state, batch)
+        probabilities.append(float(sums.pop("sampling_probability_sum")))
+        _assert_same_step(expected, (new_state, sums))
+        sgd = jax.tree.map(lambda p, g: p - 0.1 * g, state.params, new_state.opt_state)
+        last_state, state = state, new_state.replace(params=sgd)
+    np.testing.assert_allclose(probabilities, [0.0, 0.25, 0.5, 0.75, 1.0], rtol=1e-6)
+    # At p = 1 the inputs are the model's own predictions: another loss than teacher forcing.
+    _, teacher_forced = plain(last_state, batch)
+    assert float(teacher_forced["objective_sum"]) != float(sums["objective_sum"])
 
 
 def test_tree_add():

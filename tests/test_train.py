@@ -1,13 +1,17 @@
 """Tests for s2s_jax.train.train_and_evaluate: it learns, and it logs what it should."""
 
 import glob
+import io
 import json
 import os
 import signal
 
+import matplotlib.image
+import numpy as np
 import pytest
+from helpers import tensorboard_events
 
-from s2s_jax import train
+from s2s_jax import attention_plot, evaluate, experiment, train
 from s2s_jax.metric_log import MetricLog
 
 TRAIN_KEYS = {
@@ -96,6 +100,25 @@ def test_logs_metrics_tensorboard_and_final_eval(make_config, tmp_path):
 
 
 @pytest.mark.slow
+def test_scheduled_sampling_logs_its_probability(make_config, tmp_path):
+    """With train.scheduled_sampling on, each train line has the mean p_i of its steps."""
+    config = make_config(
+        train__num_steps=4,
+        train__log_every_steps=2,
+        train__eval_every_steps=4,
+        train__checkpoint_every_steps=4,
+    )
+    config.train.scheduled_sampling.update(decay="linear", decay_steps=4)  # p_i = i / 4.
+    train.train_and_evaluate(config, str(tmp_path))
+    train_lines = [m for m in _read_metrics(tmp_path) if m["split"] == "train"]
+    assert [m["step"] for m in train_lines] == [2, 4]
+    for m in train_lines:
+        assert set(m) == {"step", "split", "sampling_probability", *TRAIN_KEYS}
+    probabilities = [m["sampling_probability"] for m in train_lines]
+    assert probabilities == pytest.approx([(0 + 0.25) / 2, (0.5 + 0.75) / 2], rel=1e-6)
+
+
+@pytest.mark.slow
 def test_interrupt_saves_a_checkpoint(make_config, tmp_path, monkeypatch):
     """SIGINT or SIGTERM mid-run: the step in progress finishes, is saved, and the run stops."""
     config = make_config(
@@ -170,3 +193,38 @@ def test_attention_learns_long_reversal_where_the_context_vector_does_not(make_c
         results = train.train_and_evaluate(config, str(tmp_path / decoder))
         scores[decoder] = results["best_eval"]["exact_match"]
     assert scores["luong"] >= 0.95 and scores["basic"] <= 0.2, scores
+
+
+@pytest.mark.slow
+def test_attention_decoders_log_the_dev_attention_at_each_eval(make_config, tmp_path):
+    """Each eval logs an image: the attention of decoding the dev set's first source."""
+    config = make_config(
+        model__decoder="bahdanau",
+        model__hidden_size=16,
+        model__embed_size=8,
+        train__num_steps=10,
+        train__log_every_steps=5,
+        train__eval_every_steps=5,
+    )
+    train.train_and_evaluate(config, str(tmp_path))
+    images = {
+        e.step: v.image
+        for e in tensorboard_events(str(tmp_path))
+        for v in e.summary.value
+        if v.tag == "eval/attention"
+    }
+    assert sorted(images) == [5, 10]
+    # Step 10's, drawn again from the step-10 checkpoint.
+    exp = experiment.build(config, str(tmp_path))
+    params, step = evaluate.load_params(exp, str(tmp_path))
+    first = exp.data.eval_sets()["eval"][0]
+    src_BxS = exp.data.encode_sources([first[0]], [1])
+    amap = attention_plot.attention_maps(
+        exp, params, src_BxS, evaluate.decode_tokens(exp, params, src_BxS)
+    )[0]
+    expected = attention_plot.image(
+        amap, attention_plot.choose_fonts(first), "eval/attention, step 10"
+    )
+    png = matplotlib.image.imread(io.BytesIO(images[10].encoded_image_string), format="png")
+    assert step == 10
+    np.testing.assert_array_equal(np.round(png[..., :3] * 255).astype(np.uint8), expected)

@@ -105,17 +105,19 @@ def measure_speed(
     # Decoding of tgt_len tokens per sentence (config.eval.early_exit is off): greedy, and
     # beam search with settings["beam_size"] hypotheses, each built as a run would build it.
     beams = {"greedy": 1 if settings["decode"] else 0, "beam": settings["beam_size"]}
+    rng = jax.random.key(0)  # Read by sampling only.
     for name, beam_size in beams.items():
         if not beam_size:
             continue
         decode_config = ml_collections.ConfigDict(config)
+        decode_config.eval.decode = name
         decode_config.eval.beam_size = beam_size
         decode = experiment.build(decode_config, workdir).decode
         start = time.perf_counter()
-        decode_compiled = decode.lower(params, batch["src_BxS"]).compile()
+        decode_compiled = decode.lower(params, batch["src_BxS"], rng).compile()
         result[f"{name}_compile_s"] = time.perf_counter() - start
         run = functools.partial(
-            lambda c: jax.block_until_ready(c(params, batch["src_BxS"])), decode_compiled
+            lambda c: jax.block_until_ready(c(params, batch["src_BxS"], rng)), decode_compiled
         )
         run()
         rate, low, high = _timed(run, settings["reps"], settings["calls_per_rep"])

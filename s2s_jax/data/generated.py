@@ -139,9 +139,7 @@ class TrainStream(IndexedBatches):
         )
 
 
-def eval_batches(
-    task: Task, pairs: list[Pair], batch_size: int
-) -> list[Batch]:
+def eval_batches(task: Task, pairs: list[Pair], batch_size: int) -> list[Batch]:
     """Fixed-shape batches of `pairs`; rows past the end are all PAD and count in nothing."""
     batches = []
     for start in range(0, len(pairs), batch_size):
@@ -189,6 +187,11 @@ class GeneratedData:
 
     def detokenize(self, ids: np.ndarray) -> str:
         return self.task.vocab.decode(ids)
+
+    def src_pieces(self, ids: np.ndarray) -> list[str]:
+        return [self.task.vocab.piece(int(i)) for i in ids]
+
+    tgt_pieces = src_pieces  # One character vocabulary for both sides.
 
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]:
         return {"exact_match": exact_match(hyps, pairs)}

@@ -87,5 +87,10 @@ class SyntheticData:
     def detokenize(self, ids: np.ndarray) -> str:
         return self._text(content_ids(ids))
 
+    def src_pieces(self, ids: np.ndarray) -> list[str]:
+        return [SPECIALS[i] if i < len(SPECIALS) else str(i) for i in map(int, ids)]
+
+    tgt_pieces = src_pieces
+
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]:
         return {"exact_match": exact_match(hyps, pairs)}

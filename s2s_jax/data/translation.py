@@ -163,6 +163,12 @@ class TranslationData:
     def detokenize(self, ids: np.ndarray) -> str:
         return self.tgt_tok.decode(ids)
 
+    def src_pieces(self, ids: np.ndarray) -> list[str]:
+        return [self.src_tok.id_to_piece(i) for i in ids]  # SentencePiece's, '▁' and all.
+
+    def tgt_pieces(self, ids: np.ndarray) -> list[str]:
+        return [self.tgt_tok.id_to_piece(i) for i in ids]
+
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]:
         scores = translation_metrics.corpus_scores(hyps, [t for _, t in pairs])
         numbers = {k: v for k, v in scores.items() if isinstance(v, float)}

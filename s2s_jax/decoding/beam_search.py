@@ -14,7 +14,9 @@ candidates that are not EOS stay alive. PAD and BOS are never predicted.
 
 The loop ends after `max_len` steps, or (with early_exit) once no alive prefix
 can still beat the worst of a sentence's K finished hypotheses in any sentence.
-A pure function; the caller jits it (with `max_len`, `beam_size` static).
+`beam_search` returns the best hypothesis per sentence, `beam_search_n_best` the
+n best with their scores. Pure functions; the caller jits them (with `max_len`,
+`beam_size`, `n_best` static).
 """
 
 from typing import Any, NamedTuple
@@ -87,6 +89,35 @@ def beam_search(
         if none finished), L = max_len. Its EOS is kept; PAD follows it.
       lengths_B: the number of tokens before EOS (max_len if none came).
     """
+    tokens_BxNxL, lengths_BxN, _ = beam_search_n_best(
+        model, params, src_BxS, max_len, beam_size, length_penalty, 1, early_exit
+    )
+    return tokens_BxNxL[:, 0], lengths_BxN[:, 0]
+
+
+def beam_search_n_best(
+    model: Seq2Seq,
+    params: Any,
+    src_BxS: jax.Array,
+    max_len: int,
+    beam_size: int,
+    length_penalty: float,
+    n_best: int,
+    early_exit: bool = True,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The n best hypotheses per sentence (n <= K) and their scores; args as `beam_search`.
+
+    The finished hypotheses come first, best first; when fewer than n finished (only
+    when the search ran max_len steps), the best alive ones of max_len tokens, no EOS,
+    fill the rest (best first, scored as log p / ((5 + max_len) / 6) ** alpha).
+
+    Returns:
+      tokens_BxNxL: N = n_best hypotheses per sentence; `beam_search`'s is the first.
+      lengths_BxN: tokens before EOS (max_len if none came).
+      scores_BxN: log-probability over the GNMT length penalty, the rank of finished ones.
+    """
+    if not 0 < n_best <= beam_size:
+        raise ValueError(f"n_best={n_best} must be in [1, beam_size={beam_size}]")
     B, K, L = src_BxS.shape[0], beam_size, max_len
     variables = {"params": params}
     # The decoder state (each layer's carries, ...), its rows repeated K times: [B*K, ...].
@@ -160,8 +191,21 @@ def beam_search(
         finished_seqs=jnp.full((B, K, L), PAD_ID, jnp.int32),
     )
     final = jax.lax.while_loop(cond, body, init)
-    any_finished_B = final.finished_scores[:, 0] > -jnp.inf
-    tokens_BxL = jnp.where(
-        any_finished_B[:, None], final.finished_seqs[:, 0], final.alive_seqs[:, 0]
+    # Rank n is the n-th finished hypothesis, or else alive one n - (number finished).
+    N = n_best
+    num_finished_Bx1 = (final.finished_scores > -jnp.inf).sum(axis=1, keepdims=True)
+    from_finished_BxN = jnp.arange(N) < num_finished_Bx1
+    alive_BxN = jnp.clip(jnp.arange(N) - num_finished_Bx1, 0, K - 1)
+    alive_scores_BxK = final.alive_scores / length_penalty_factor(final.t, length_penalty)
+    scores_BxN = jnp.where(
+        from_finished_BxN,
+        final.finished_scores[:, :N],
+        jnp.take_along_axis(alive_scores_BxK, alive_BxN, axis=1),
     )
-    return tokens_BxL, sequence_lengths(tokens_BxL)
+    tokens_BxNxL = jnp.where(
+        from_finished_BxN[:, :, None],
+        final.finished_seqs[:, :N],
+        _gather_beams(final.alive_seqs, alive_BxN),
+    )
+    lengths_BxN = sequence_lengths(tokens_BxNxL.reshape(B * N, L)).reshape(B, N)
+    return tokens_BxNxL, lengths_BxN, scores_BxN

@@ -1,4 +1,4 @@
-"""Greedy decoding: feed BOS, then each step's argmax, until EOS.
+"""Greedy decoding: feed BOS, then each step's argmax, until EOS (the loop sampling shares).
 
 PAD and BOS are never predicted, so PAD in the output only ever follows EOS.
 
@@ -7,6 +7,7 @@ A pure function; the caller jits it (with `max_len` static). The loop is a
 EOS, and never runs more than `max_len` steps.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -29,6 +30,27 @@ def greedy_decode(
         every position after it is PAD.
       lengths_B: the number of tokens before EOS (max_len if none came).
     """
+
+    def choose(t: jax.Array, logits_BxV: jax.Array) -> jax.Array:
+        del t  # Every step alike.
+        return first_argmax(never_predicted(logits_BxV))
+
+    return decode_loop(model, params, src_BxS, choose, max_len, early_exit)
+
+
+def decode_loop(
+    model: Seq2Seq,
+    params: Any,
+    src_BxS: jax.Array,
+    choose: Callable[[jax.Array, jax.Array], jax.Array],
+    max_len: int,
+    early_exit: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+    """The loop of greedy decoding and sampling: feed BOS, then each step's chosen token.
+
+    `choose(t, logits_BxV)` gives step t's tokens (int32 [B]); it must never choose PAD or
+    BOS (see `never_predicted`). Returns `greedy_decode`'s (tokens_BxL, lengths_B).
+    """
     B = src_BxS.shape[0]
     variables = {"params": params}
     dec_state = model.apply(variables, src_BxS, method=Seq2Seq.encode)
@@ -42,8 +64,7 @@ def greedy_decode(
         dec_state, logits_BxV = model.apply(
             variables, dec_state, token_B, method=Seq2Seq.decode_step
         )
-        next_B = first_argmax(never_predicted(logits_BxV))
-        next_B = jnp.where(done_B, PAD_ID, next_B)
+        next_B = jnp.where(done_B, PAD_ID, choose(t, logits_BxV))
         tokens_BxL = tokens_BxL.at[:, t].set(next_B)
         return t + 1, dec_state, next_B, done_B | (next_B == EOS_ID), tokens_BxL
 

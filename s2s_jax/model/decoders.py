@@ -74,5 +74,3 @@ def _with_context(x_BxTxD: jax.Array, context_BxH: jax.Array) -> jax.Array:
     (B, T, _), H = x_BxTxD.shape, context_BxH.shape[-1]
     c_BxTxH = jnp.broadcast_to(context_BxH[:, None].astype(x_BxTxD.dtype), (B, T, H))
     return jnp.concatenate([x_BxTxD, c_BxTxH], axis=-1)
-
-

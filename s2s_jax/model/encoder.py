@@ -91,5 +91,3 @@ class Encoder(nn.Module):
             is_h = i == len(fwd) - 1
             out.append(jnp.tanh(c) if is_h else c)
         return tuple(out)
-
-

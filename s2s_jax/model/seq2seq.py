@@ -58,4 +58,3 @@ class Seq2Seq(nn.Module):
         """One decoding step: feeds token_B, returns the new state and logits_BxV."""
         state, features_Bx1xF = self.decoder(state, token_B[:, None], False)
         return state, self.decoder.project(features_Bx1xF[:, 0])
-

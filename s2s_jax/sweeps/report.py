@@ -93,9 +93,7 @@ def markdown(rows: list[Row], metric: str, mode: str) -> str:
     ]
     for r in rows:
         value = "" if r.metric is None else f"{r.metric:.4g}"
-        wall = (
-            "" if r.wall_seconds is None else format_duration(r.wall_seconds)
-        )
+        wall = "" if r.wall_seconds is None else format_duration(r.wall_seconds)
         cells = [r.name, *_cells(r, fields), value, r.status, wall]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

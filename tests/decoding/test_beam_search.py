@@ -1,5 +1,5 @@
 """Beam search: greedy at K=1, exhaustive search on a tiny vocabulary, at least greedy's score,
-early exit that changes nothing, and greedy_decode's output contract."""
+early exit that changes nothing, greedy_decode's output contract, and the n best."""
 
 import functools
 import itertools
@@ -12,7 +12,7 @@ import pytest
 from helpers import StepCounter, tiny_config
 
 from s2s_jax import experiment
-from s2s_jax.decoding.beam_search import beam_search, length_penalty_factor
+from s2s_jax.decoding.beam_search import beam_search, beam_search_n_best, length_penalty_factor
 from s2s_jax.decoding.greedy import greedy_decode
 from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
@@ -118,7 +118,10 @@ def _scores(model, params, src_BxS, tokens_BxL, alpha):
     return total / np.asarray(length_penalty_factor(num_tokens, alpha))
 
 
-@pytest.mark.parametrize(("cell", "num_layers", "seed"), [("gru", 1, 0), ("lstm", 2, 1)])
+@pytest.mark.parametrize(
+    ("cell", "num_layers", "seed"),
+    [pytest.param("gru", 1, 0, marks=pytest.mark.slow), ("lstm", 2, 1)],
+)
 def test_beam_of_one_is_greedy(cell, num_layers, seed):
     """K=1 without a length penalty gives greedy_decode's tokens and lengths, rows with and
     without EOS alike (multi-layer LSTM carries included)."""
@@ -170,7 +173,10 @@ def test_scores_at_least_greedy(alpha):
     assert (beam_scores > greedy_scores + 1e-3).any()
 
 
-@pytest.mark.parametrize(("beam_size", "alpha"), [(1, 0.0), (3, 0.0), (3, 0.6), (6, 1.0)])
+@pytest.mark.parametrize(
+    ("beam_size", "alpha"),
+    [(1, 0.0), (3, 0.0), (3, 0.6), pytest.param(6, 1.0, marks=pytest.mark.slow)],
+)
 def test_early_exit_changes_nothing(beam_size, alpha):
     """Early exit gives the tokens of a full max_len run, in fewer steps."""
     model, params = _model()
@@ -263,6 +269,68 @@ def test_output_contract(beam_size):
     np.testing.assert_array_equal(lengths, MAX_LEN)
 
 
+_N_BEST = jax.jit(beam_search_n_best, static_argnums=(0, 3, 4, 6))
+
+
+def _teacher_forced_scores(model, params, tokens_BxNxL, alpha):
+    """log p of each hypothesis from one teacher-forced pass of the model (not decode_step),
+    up to its first EOS (or all L tokens), over the GNMT penalty of that many tokens."""
+    B, N, L = tokens_BxNxL.shape
+    tgt_BNxL = jnp.asarray(tokens_BxNxL.reshape(B * N, L))
+    tgt_in_BNxL = jnp.concatenate([jnp.full((B * N, 1), BOS_ID), tgt_BNxL[:, :-1]], axis=1)
+    logits = model.apply({"params": params}, jnp.repeat(SRC, N, axis=0), tgt_in_BNxL)
+    log_probs = np.asarray(jax.nn.log_softmax(logits), np.float64)
+    tokens = tokens_BxNxL.reshape(B * N, L)
+    picked = np.take_along_axis(log_probs, tokens[:, :, None], axis=2)[:, :, 0]
+    is_eos = tokens == EOS_ID
+    num_tokens = np.where(is_eos.any(axis=1), is_eos.argmax(axis=1) + 1, L)
+    log_p = np.where(np.arange(L) < num_tokens[:, None], picked, 0.0).sum(axis=1)
+    penalty = (5.0 + num_tokens) / 6.0  # GNMT's, written out again.
+    return (log_p / penalty**alpha).reshape(B, N)
+
+
+@pytest.mark.parametrize(
+    ("beam_size", "n_best", "alpha"), [(4, 3, 0.6), pytest.param(5, 5, 0.0, marks=pytest.mark.slow)]
+)
+def test_n_best_are_ranked_and_scored(beam_size, n_best, alpha):
+    """The n best per sentence: distinct, finished, sorted by score, the first beam_search's
+    hypothesis, each score log p (teacher forced) over the length penalty."""
+    model, params = _model()
+    tokens, lengths, scores = map(
+        np.asarray, _N_BEST(model, params, SRC, MAX_LEN, beam_size, alpha, n_best)
+    )
+    assert tokens.shape == (len(SRC), n_best, MAX_LEN) and scores.shape == (len(SRC), n_best)
+    assert (lengths < MAX_LEN).all()  # All finished: the ranked part.
+    assert (np.diff(scores, axis=1) <= 0).all()
+    for rows in tokens:
+        assert len({tuple(row) for row in rows}) == n_best
+    best, best_lengths, _ = _beam(model, params, MAX_LEN, beam_size, alpha)
+    np.testing.assert_array_equal(tokens[:, 0], best)
+    np.testing.assert_array_equal(lengths[:, 0], best_lengths)
+    expected = _teacher_forced_scores(model, params, tokens, alpha)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+    _contract_holds(tokens.reshape(-1, MAX_LEN), lengths.reshape(-1))
+
+
+def test_n_best_without_eos_are_the_best_alive():
+    """When EOS never wins, the n best are the alive hypotheses of L tokens, sorted, scored by
+    log p over the penalty of L tokens; the first is beam_search's."""
+    model, params = _model()
+    never_eos = _biased(params, {EOS_ID: -1e4})
+    tokens, lengths, scores = map(np.asarray, _N_BEST(model, never_eos, SRC, MAX_LEN, 4, 0.6, 3))
+    np.testing.assert_array_equal(lengths, MAX_LEN)
+    assert (np.diff(scores, axis=1) <= 0).all() and np.isfinite(scores).all()
+    np.testing.assert_array_equal(tokens[:, 0], _beam(model, never_eos, MAX_LEN, 4, 0.6)[0])
+    expected = _teacher_forced_scores(model, never_eos, tokens, 0.6)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_n_best_above_the_beam_is_refused():
+    model, params = _model()
+    with pytest.raises(ValueError, match=r"n_best=3 must be in \[1, beam_size=2\]"):
+        beam_search_n_best(model, params, SRC, MAX_LEN, 2, 0.6, 3)
+
+
 @pytest.fixture(scope="module")
 def experiment_decode_setup(tmp_path_factory):
     """The eval config of the tests' experiments (apart from eval.beam_size), random params of
@@ -290,13 +358,17 @@ def experiment_decode_setup(tmp_path_factory):
 @pytest.mark.parametrize("beam_size", [1, 3])
 def test_experiment_decode_follows_the_config(experiment_decode_setup, tmp_path, beam_size):
     """experiment.build's jitted decode, sharded over 8 devices, is greedy_decode at
-    eval.beam_size=1 and beam_search with eval.length_penalty otherwise (which differ here)."""
+    eval.decode='greedy' and beam_search with eval.beam_size and eval.length_penalty at
+    'beam' (which differ here); both ignore the rng."""
     config, exp, params, src, expected = experiment_decode_setup
     if beam_size != 1:
         config = config.copy_and_resolve_references()
-        config.eval.beam_size = beam_size
+        config.eval.decode, config.eval.beam_size = "beam", beam_size
         exp = experiment.build(config, str(tmp_path))
     assert exp.config.eval.beam_size == beam_size
-    tokens, lengths = jax.device_get(exp.decode(params, exp.put_batch(src)))
-    np.testing.assert_array_equal(tokens, expected[beam_size])
-    _contract_holds(tokens, lengths)
+    for seed in (0, 1):
+        tokens, lengths = jax.device_get(
+            exp.decode(params, exp.put_batch(src), jax.random.key(seed))
+        )
+        np.testing.assert_array_equal(tokens, expected[beam_size])
+        _contract_holds(tokens, lengths)

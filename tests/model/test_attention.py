@@ -23,6 +23,8 @@ CASES = [
     ("luong", "dot", False, "rnn", False, 2),
     ("luong", "concat", True, "gru", True, 1),
 ]
+# The quick tests take the first two (Bahdanau, Luong 'general'); all four run when slow.
+SOME_CASES = [*CASES[:2], *(pytest.param(c, marks=pytest.mark.slow) for c in CASES[2:])]
 
 
 @functools.cache
@@ -63,7 +65,7 @@ def test_attend_is_a_softmax_over_real_tokens():
     assert weights[0, 2] == 0.0 and (weights[1] == 0.0).all()  # An empty source attends to none.
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", SOME_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_weights_sum_to_one_over_real_tokens_and_padding_changes_nothing(case):
     _, params = _model(case)
     src, tgt = _batch()
@@ -82,7 +84,7 @@ def test_weights_sum_to_one_over_real_tokens_and_padding_changes_nothing(case):
     )
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", SOME_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_teacher_forcing_equals_step_by_step_decoding(case):
     """The scan over time and the one-step path (as decoding runs it) give the same logits."""
     _, params = _model(case)
