@@ -62,27 +62,29 @@ class AttentionDecoder(nn.Module):
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         H, D = cfg.hidden_size, cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self.embed = nn.Embed(cfg.tgt_vocab_size, cfg.embed_size, dtype, param_dtype)
-        extra = {"bahdanau": D, "luong": H if cfg.input_feeding else 0}[cfg.decoder]
         G = NUM_GATES[cfg.cell] * H
         self.layers = [
             (
                 LayerWeights(
-                    (cfg.embed_size + extra if i == 0 else H, G),
-                    True,
-                    nn.initializers.lecun_normal(),
-                    param_dtype,
-                    name=f"layer_{i}_input",
+                    (cfg.embed_size if i == 0 else H, G), True, nn.initializers.lecun_normal(),
+                    param_dtype, name=f"layer_{i}_input",
                 ),
                 LayerWeights(
-                    (H, G),
-                    cfg.cell == "gru",  # GRU's b_hn, as in recurrent.py.
-                    nn.initializers.orthogonal(),
-                    param_dtype,
-                    name=f"layer_{i}_recurrent",
+                    (H, G), cfg.cell == "gru",  # GRU's b_hn, as in recurrent.py.
+                    nn.initializers.orthogonal(), param_dtype, name=f"layer_{i}_recurrent",
                 ),
             )
             for i in range(cfg.num_layers)
-        ]
+        ]  # fmt: skip
+        # The first layer's other input, beside emb(y_{t−1}): Bahdanau's context c_t, or
+        # Luong's input feed h̃_{t−1}. A kernel of its own, so that no step slices one.
+        extra = {"bahdanau": D, "luong": H if cfg.input_feeding else 0}[cfg.decoder]
+        self.extra_input = None
+        if extra:
+            self.extra_input = LayerWeights(
+                (extra, G), False, nn.initializers.lecun_normal(), param_dtype,
+                name="layer_0_extra_input",
+            )  # fmt: skip
         init = nn.initializers.lecun_normal()
         if self._additive:  # vᵀ·tanh(W_q·query + W_k·h_j), attention size H.
             self.w_query = self.param("w_query", init, (H, H), param_dtype)
@@ -116,18 +118,15 @@ class AttentionDecoder(nn.Module):
         return carries, Memory(values, self._keys(values), mask_BxS, feed)
 
     def _sites(self) -> SiteWeights:
-        """The step's large weights, read outside the loop over time (fused_loop.py): the
-        first layer's input kernel is split, its embedding rows being applied before the
-        loop to all steps at once."""
-        cfg = self.cfg
+        """The step's large weights, read outside the loop over time (fused_loop.py). The
+        first layer's input kernel is not among them: it is applied to emb(y_{t−1}) of all
+        steps at once, before the loop."""
         sites: SiteWeights = {}
+        if self.extra_input is not None:
+            sites["input_0"] = self.extra_input()
         for i, (w_in, w_rec) in enumerate(self.layers):
-            kernel, bias = w_in()
-            if i == 0:
-                if kernel.shape[0] > cfg.embed_size:  # Bahdanau's context, or Luong's feed.
-                    sites["input_0"] = (kernel[cfg.embed_size :], None)
-            else:
-                sites[f"input_{i}"] = (kernel, bias)
+            if i > 0:
+                sites[f"input_{i}"] = w_in()
             sites[f"recurrent_{i}"] = w_rec()
         if self._additive:
             sites["query"] = (self.w_query, None)
@@ -141,9 +140,8 @@ class AttentionDecoder(nn.Module):
         cfg = self.cfg
         carries, memory = state
         emb_TxBxE = self.embed(tgt_in_BxT).swapaxes(0, 1)
-        kernel, bias = self.layers[0][0]()
-        dtype = emb_TxBxE.dtype
-        xproj_TxBxG = linear(emb_TxBxE, kernel[: cfg.embed_size].astype(dtype), bias.astype(dtype))
+        kernel, bias = (w.astype(emb_TxBxE.dtype) for w in self.layers[0][0]())
+        xproj_TxBxG = linear(emb_TxBxE, kernel, bias)
         consts = {"values": memory.values, "keys": memory.keys}
         if self._additive:
             consts["v"] = self.v
