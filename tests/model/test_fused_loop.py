@@ -16,7 +16,6 @@ from s2s_jax.model.recurrent import CARRY_SIZE
 V = 20
 CASES = [  # (decoder, attention_score, input_feeding, cell, layers); two run when slow.
     pytest.param(("bahdanau", "general", True, "gru", 2), marks=pytest.mark.slow),
-    pytest.param(("bahdanau", "general", True, "lstm", 1), marks=pytest.mark.slow),
     ("luong", "general", True, "lstm", 1),
     pytest.param(("luong", "concat", False, "rnn", 2), marks=pytest.mark.slow),
 ]
