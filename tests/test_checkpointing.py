@@ -160,7 +160,10 @@ def test_model_mismatch_lists_every_difference():
 
 @pytest.mark.parametrize(
     "saved_backend, other_backend",
-    [("fused", "scan"), pytest.param("scan", "fused", marks=pytest.mark.slow)],
+    [
+        pytest.param(*pair, marks=pytest.mark.slow)
+        for pair in (("fused", "scan"), ("scan", "fused"))
+    ],
 )
 def test_checkpoint_moves_between_backends(tmp_path, saved_backend, other_backend):
     """A checkpoint saved on one backend restores bit for bit on the other, with another unroll

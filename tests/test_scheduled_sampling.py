@@ -16,8 +16,8 @@ from s2s_jax.decoding.greedy import first_argmax, never_predicted
 from s2s_jax.model.decoders import DECODERS
 from s2s_jax.vocab import BOS_ID, PAD_ID
 
-# Two decoders in the quick tests (a whole-sequence and an attention one), all four when slow.
-QUICK = ("basic", "bahdanau")
+# One decoder in the quick tests, all four when slow.
+QUICK = ("basic",)
 SOME_DECODERS = [d if d in QUICK else pytest.param(d, marks=pytest.mark.slow) for d in DECODERS]
 
 

@@ -117,7 +117,7 @@ def _assert_same_step(a, b) -> None:
     # At p = 0 the inputs are the gold ones for every decoder (tests/test_scheduled_sampling.py);
     # the step then runs the decoder's usual path: one whole-sequence and one attention decoder.
     "decoder",
-    ["basic", pytest.param("bahdanau", marks=pytest.mark.slow)],
+    [pytest.param(d, marks=pytest.mark.slow) for d in ("basic", "bahdanau")],
 )
 def test_scheduled_sampling_at_probability_0_is_the_teacher_forced_step(decoder):
     """p = 0: loss, metric sums and gradients equal teacher forcing's bit for bit, with

@@ -162,6 +162,7 @@ def test_encode_sources_pads_and_cuts_and_names_a_bad_line():
         data.eval_batches([("5", "6"), ("5", "3")])
 
 
+@pytest.mark.slow
 def test_benchmark_base_point_builds_and_trains_one_step(tmp_path):
     """experiment.build on benchmark.py's base point (shrunk): synthetic data, one train step."""
     exp = experiment.build(_config(), str(tmp_path))

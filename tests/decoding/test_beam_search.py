@@ -120,7 +120,7 @@ def _scores(model, params, src_BxS, tokens_BxL, alpha):
 
 @pytest.mark.parametrize(
     ("cell", "num_layers", "seed"),
-    [pytest.param("gru", 1, 0, marks=pytest.mark.slow), ("lstm", 2, 1)],
+    [pytest.param(*case, marks=pytest.mark.slow) for case in (("gru", 1, 0), ("lstm", 2, 1))],
 )
 def test_beam_of_one_is_greedy(cell, num_layers, seed):
     """K=1 without a length penalty gives greedy_decode's tokens and lengths, rows with and
