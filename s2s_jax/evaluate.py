@@ -188,14 +188,17 @@ def translate(
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         src_BxS = exp.data.encode_sources([texts[i] for i in chunk], [i + 1 for i in chunk])
+        tokens_BxL = None
         if n_best > 1:
             for i, best in zip(chunk, n_best_texts(exp, params, src_BxS), strict=True):
                 ranked[i], hyps[i] = best, best[0][1]
         else:
-            for i, hyp in zip(chunk, decode_texts(exp, params, src_BxS), strict=True):
-                hyps[i] = hyp
-        if plot_dir is not None:  # Decodes again: the same batch decodes the same way.
             tokens_BxL = decode_tokens(exp, params, src_BxS)
+            for i, row in zip(chunk, tokens_BxL, strict=True):
+                hyps[i] = exp.data.detokenize(row)
+        if plot_dir is not None:
+            if tokens_BxL is None:  # n-best: plot beam search's best, which decodes the same.
+                tokens_BxL = decode_tokens(exp, params, src_BxS)
             found = attention_plot.attention_maps(exp, params, src_BxS, tokens_BxL)
             maps.update(zip([i + 1 for i in chunk], found, strict=True))
     path = os.path.join(workdir, f"decode_step{step}.tsv")
