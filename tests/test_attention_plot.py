@@ -20,7 +20,11 @@ KOREAN = attention_plot.AttentionMap(
 )
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["forward", "reverse_source"])
+@pytest.fixture(
+    scope="module",
+    params=[False, pytest.param(True, marks=pytest.mark.slow)],  # Both in the full suite.
+    ids=["forward", "reverse_source"],
+)
 def luong(request, tmp_path_factory):
     """A tiny untrained Luong-attention experiment and its initial params; with and without
     source reversal (the encoder's memory is then in reverse order)."""

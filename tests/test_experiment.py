@@ -49,6 +49,7 @@ def test_the_initial_state_follows_the_seed(exp, tmp_path):
     assert not all(np.array_equal(x, z) for x, z in zip(leaves[0], leaves[2], strict=True))
 
 
+@pytest.mark.slow
 def test_decode_samples_with_the_eval_config_and_the_rng(tmp_path):
     """eval.decode='sample': the jitted, sharded decode is sample_decode with eval.temperature,
     top_k and top_p (unjitted here) and the given rng; another rng samples otherwise; only
