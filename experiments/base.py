@@ -94,6 +94,9 @@ def get_config() -> ml_collections.ConfigDict:
     # tokens, as the benchmark does to time a fixed amount of work.
     c.eval.early_exit = True
     c.eval.num_examples_to_log = 5  # Decoded examples shown at each eval.
+    # Inclusive upper edges of source-length buckets (the data's unit: words, symbols), e.g.
+    # (10, 20): final and --mode=eval scores per bucket "1-10", "11-20", "21+"; () = off.
+    c.eval.length_buckets = ()
     return c
 
 

@@ -156,6 +156,14 @@ RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "eval.seed": ("an integer >= 0", _non_negative),
     "eval.length_penalty": ("a number >= 0", lambda v: isinstance(v, int | float) and v >= 0),
     "eval.early_exit": ("True or False", _one_of(True, False)),
+    "eval.length_buckets": (
+        "a tuple of integers > 0, strictly ascending (upper bucket edges), or () for off",
+        lambda v: (
+            isinstance(v, tuple | list)  # A list once config.json has been read back.
+            and all(_positive(b) for b in v)
+            and list(v) == sorted(set(v))
+        ),
+    ),
 }
 
 

@@ -6,7 +6,6 @@ accuracy) and the data's scores of decodes, greedy, beam search or sampling per
 Hypotheses are written next to the metrics.
 """
 
-import json
 import os
 import time
 from typing import Any
@@ -16,7 +15,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from s2s_jax import attention_plot, checkpointing, experiment
+from s2s_jax import atomic_write, attention_plot, checkpointing, experiment, length_buckets
 from s2s_jax.data import Pair, translation_metrics
 from s2s_jax.decoding.sampling import batch_key
 from s2s_jax.losses import summarize
@@ -120,10 +119,15 @@ def evaluate_sets(
     workdir: str,
     log: MetricLog | None = None,
     prefix: str = "",
+    buckets: dict[str, list[length_buckets.Row]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Evaluates the held-out sets `names`; keys results, logs and hypothesis files by
     prefix + name. Metrics also go to `log` when given; hypotheses go to
     workdir/hypotheses/<prefix><name>_step<step>.tsv.
+
+    With `buckets` given and config.eval.length_buckets set, each set's scores by source
+    length (length_buckets.bucket_table, from the same hypotheses) are logged and put in
+    `buckets`, keyed like the results.
     """
     results = {}
     for name in names:
@@ -142,6 +146,11 @@ def evaluate_sets(
         scores = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "eval_seconds")
         logging.info("%-6s step %d | %s\n%s", name, step, scores, examples)
         results[name] = metrics
+        edges = tuple(exp.config.eval.length_buckets)
+        if buckets is not None and edges:
+            buckets[name] = length_buckets.bucket_table(exp.data, hyps, pairs, edges)
+            table = length_buckets.format_table(buckets[name])
+            logging.info("%s step %d by source length:\n%s", name, step, table)
     return results
 
 
@@ -149,9 +158,15 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[
     """Evaluates the best (else latest) checkpoint in `workdir` on every held-out set."""
     exp = experiment.build(config, workdir)
     params, step = best_or_latest_params(exp, workdir)
-    results = evaluate_sets(exp, params, step, list(exp.data.eval_sets()), workdir)
-    with open(os.path.join(workdir, f"eval_step{step}.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": step, **results}, f, indent=1)
+    buckets: dict[str, list[length_buckets.Row]] = {}
+    names = list(exp.data.eval_sets())
+    results = evaluate_sets(exp, params, step, names, workdir, buckets=buckets)
+    if buckets:  # config.eval.length_buckets is set.
+        path = os.path.join(workdir, f"length_buckets_step{step}.json")
+        length_buckets.write_tables(path, buckets)
+    atomic_write.write_json(
+        os.path.join(workdir, f"eval_step{step}.json"), {"step": step, **results}
+    )
     return results
 
 

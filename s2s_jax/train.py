@@ -12,7 +12,6 @@ checkpoint and raises KeyboardInterrupt. A second interrupt stops at once.
 """
 
 import contextlib
-import json
 import os
 import time
 from typing import Any
@@ -22,7 +21,15 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
-from s2s_jax import attention_plot, checkpointing, evaluate, experiment, interrupts
+from s2s_jax import (
+    atomic_write,
+    attention_plot,
+    checkpointing,
+    evaluate,
+    experiment,
+    interrupts,
+    length_buckets,
+)
 from s2s_jax.data import Pair
 from s2s_jax.losses import summarize
 from s2s_jax.metric_log import MetricLog
@@ -75,8 +82,7 @@ def train_and_evaluate(
         else:
             state = exp.initial_state()
         # Only now that any checkpoint here is known to match: a refused config must not replace it.
-        with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-            f.write(config.to_json(indent=1))
+        atomic_write.write_text(os.path.join(workdir, "config.json"), config.to_json(indent=1))
         logging.info("Model: %s, %d parameters", exp.model_cfg, param_count(state.params))
         log = MetricLog(workdir)
         cleanup.callback(log.close)
@@ -142,11 +148,16 @@ def train_and_evaluate(
         best_step = best_manager.best_step()
         best_state, _ = exp.restore(best_manager, best_step)
         logging.info("Final evaluation of the best checkpoint (step %d)", best_step)
+        buckets: dict[str, list[length_buckets.Row]] = {}  # Filled if eval.length_buckets.
+        names = list(exp.data.eval_sets())
         results = evaluate.evaluate_sets(
-            exp, best_state.params, best_step, list(exp.data.eval_sets()), workdir, log, "best_"
+            exp, best_state.params, best_step, names, workdir, log, "best_", buckets
         )
-    with open(os.path.join(workdir, "final_eval.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": step, "best_step": best_step, **results}, f, indent=1)
+    if buckets:  # Beside final_eval.json, keyed by its sections; written first, as
+        # final_eval.json marks a finished run.
+        length_buckets.write_tables(os.path.join(workdir, "length_buckets.json"), buckets)
+    final_eval = {"step": step, "best_step": best_step, **results}
+    atomic_write.write_json(os.path.join(workdir, "final_eval.json"), final_eval)
     return results
 
 

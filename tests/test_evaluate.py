@@ -80,6 +80,30 @@ def test_run_eval_writes_every_set(saved):
     assert list(results) == ["eval"]
 
 
+def test_run_eval_writes_scores_by_source_length(saved):
+    """With eval.length_buckets, length_buckets_step0.json holds the eval set's rows: counts
+    summing to the set, each row's exact match that of its hypotheses in the .tsv file."""
+    config, workdir, _, _ = saved
+    config = config.copy_and_resolve_references()
+    config.eval.length_buckets = (2, 4)
+    results = evaluate.run_eval(config, workdir)
+    with open(f"{workdir}/length_buckets_step0.json", encoding="utf-8") as f:
+        tables = json.load(f)
+    assert list(tables) == list(results) == ["eval"]
+    rows = tables["eval"]
+    assert [(r["bucket"], r["min"], r["max"]) for r in rows] == [
+        ("1-2", 1, 2), ("3-4", 3, 4), ("5+", 5, None)
+    ]  # fmt: skip
+    assert sum(r["count"] for r in rows) == config.task.num_eval
+    with open(f"{workdir}/hypotheses/eval_step0.tsv", encoding="utf-8") as f:
+        lines = [line.rstrip("\n").split("\t") for line in f]
+    for row in rows:
+        hi = row["max"] or 99
+        mine = [h == r for s, h, r in lines if row["min"] <= len(s) <= hi]
+        assert row["count"] == len(mine) > 0
+        assert row["exact_match"] == pytest.approx(float(np.mean(mine)))
+
+
 def test_sampled_decodes_follow_eval_seed(saved):
     """decode='sample': the same batch and eval.seed give the same texts, another seed others."""
     config, workdir, _, params = saved

@@ -63,9 +63,16 @@ def test_logs_metrics_tensorboard_and_final_eval(make_config, tmp_path):
     with open(tmp_path / "config.json", encoding="utf-8") as f:
         assert json.load(f)["model"]["hidden_size"] == 32
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
+    assert not os.path.exists(tmp_path / "length_buckets.json")  # eval.length_buckets is off.
 
-    # Running again on the finished workdir trains nothing and re-evaluates the best checkpoint.
+    # Running again on the finished workdir trains nothing and re-evaluates the best checkpoint,
+    # here also by source length (the key changes no parameter, so the run resumes).
+    config.eval.length_buckets = (3,)
     again = train.train_and_evaluate(config, str(tmp_path))["best_eval"]
+    with open(tmp_path / "length_buckets.json", encoding="utf-8") as f:
+        rows = json.load(f)["best_eval"]  # Keyed like final_eval.json's sections.
+    assert [(r["bucket"], r["min"], r["max"]) for r in rows] == [("1-3", 1, 3), ("4+", 4, None)]
+    assert sum(r["count"] for r in rows) == config.task.num_eval
     lines = _read_metrics(tmp_path)
     assert [m["split"] for m in lines[len(train_lines) + len(eval_lines) + 1 :]] == ["best_eval"]
     assert again["exact_match"] == metrics["exact_match"]

@@ -54,6 +54,11 @@ class Data(Protocol):
         ...
 
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]: ...
+    def source_length(self, text: str) -> int:
+        """The length of a source sentence in the data's own unit, for scores by length
+        (eval.length_buckets): symbols for generated tasks, whitespace-separated words for
+        text (as Bahdanau et al., 2015 count sentence length). Never the model's tokens."""
+        ...
 
 
 class IndexedBatches:

@@ -195,3 +195,7 @@ class GeneratedData:
 
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]:
         return {"exact_match": exact_match(hyps, pairs)}
+
+    def source_length(self, text: str) -> int:
+        """Symbols of the source string ('cabd' is 4, '123+45' is 6)."""
+        return len(text)

@@ -94,3 +94,7 @@ class SyntheticData:
 
     def score(self, hyps: list[str], pairs: list[Pair]) -> dict[str, float]:
         return {"exact_match": exact_match(hyps, pairs)}
+
+    def source_length(self, text: str) -> int:
+        """Whitespace-separated words, here the source's ids ('17 5 902' is 3)."""
+        return len(text.split())

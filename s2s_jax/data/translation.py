@@ -173,3 +173,8 @@ class TranslationData:
         scores = translation_metrics.corpus_scores(hyps, [t for _, t in pairs])
         numbers = {k: v for k, v in scores.items() if isinstance(v, float)}
         return {**numbers, "exact_match": exact_match(hyps, pairs)}
+
+    def source_length(self, text: str) -> int:
+        """Whitespace-separated words, as Bahdanau et al. (2015) count sentence length
+        ('Hello, world!' is 2); not SentencePiece pieces."""
+        return len(text.split())

@@ -13,6 +13,7 @@ import math
 import os
 from typing import Any
 
+from s2s_jax import atomic_write
 from s2s_jax.errors import UserError
 
 SWEEP = "sweep.json"
@@ -50,11 +51,7 @@ def read_json(path: str) -> Any:
 
 def write_json(path: str, value: Any) -> None:
     """Writes `value` to `path` atomically: a reader sees the old file or the new one."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write.write_json(path, value, default=_json_default)
 
 
 def trial_dirs(workdir: str) -> list[str]:

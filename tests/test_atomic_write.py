@@ -1,0 +1,27 @@
+"""Tests for s2s_jax.atomic_write: the target holds the old text or the new, never a part."""
+
+import json
+import os
+
+import pytest
+
+from s2s_jax import atomic_write
+
+
+def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = str(tmp_path / "final_eval.json")
+    atomic_write.write_json(path, {"step": 1})
+    atomic_write.write_json(path, {"step": 2, "eval": [0.5]})
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f) == {"step": 2, "eval": [0.5]}
+    assert os.listdir(tmp_path) == ["final_eval.json"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = str(tmp_path / "config.json")
+    atomic_write.write_text(path, "old\n")
+    with pytest.raises(TypeError):  # json fails halfway, after the temporary file exists.
+        atomic_write.write_json(path, {"a": 1, "b": object()})
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == "old\n"
+    assert os.listdir(tmp_path) == ["config.json"]
