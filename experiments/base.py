@@ -97,6 +97,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Inclusive upper edges of source-length buckets (the data's unit: words, symbols), e.g.
     # (10, 20): final and --mode=eval scores per bucket "1-10", "11-20", "21+"; () = off.
     c.eval.length_buckets = ()
+    # (beam_size, length_penalty) pairs, e.g. ((1, 0.0), (4, 0.6)): final and --mode=eval also
+    # score every held-out set with beam search at each, into beam_grid.json; () = off.
+    c.eval.beam_grid = ()
     return c
 
 

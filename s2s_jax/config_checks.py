@@ -164,6 +164,21 @@ RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
             and list(v) == sorted(set(v))
         ),
     ),
+    "eval.beam_grid": (
+        "a tuple of (beam_size >= 1, length_penalty >= 0) pairs, or () for off",
+        lambda v: (
+            isinstance(v, tuple | list)
+            and all(
+                isinstance(p, tuple | list)
+                and len(p) == 2
+                and _positive(p[0])
+                and isinstance(p[1], int | float)
+                and not isinstance(p[1], bool)
+                and p[1] >= 0
+                for p in v
+            )
+        ),
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from absl import logging
 from s2s_jax import atomic_write, attention_plot, checkpointing, experiment, length_buckets
 from s2s_jax.data import Pair, translation_metrics
 from s2s_jax.decoding.sampling import batch_key
+from s2s_jax.length_buckets import Row
 from s2s_jax.losses import summarize
 from s2s_jax.metric_log import MetricLog
 from s2s_jax.steps import tree_add
@@ -80,6 +81,27 @@ def evaluate(
     return {**summarize(sums), **exp.data.score(hyps, pairs)}, hyps
 
 
+def beam_grid_rows(exp: experiment.Experiment, params: Any, pairs: list[Pair]) -> list[Row]:
+    """The scores of `pairs` decoded by beam search at each eval.beam_grid (beam_size,
+    length_penalty): one row per pair, {"beam_size", "length_penalty", **data.score}."""
+    rows = []
+    for beam_size, alpha in exp.config.eval.beam_grid:
+        search = exp.with_search(decode="beam", beam_size=beam_size, length_penalty=alpha, n_best=1)
+        hyps = []
+        for batch in search.data.eval_batches(pairs):
+            hyps += decode_texts(search, params, batch["src_BxS"])
+        scores = exp.data.score(hyps[: len(pairs)], pairs)
+        rows.append({"beam_size": beam_size, "length_penalty": alpha, **scores})
+    return rows
+
+
+def write_tables(workdir: str, tables: dict[str, dict[str, list[Row]]], suffix: str = "") -> None:
+    """Writes workdir/<kind><suffix>.json for each kind of `evaluate_sets` table it holds."""
+    for kind, by_set in tables.items():
+        if by_set:
+            length_buckets.write_tables(os.path.join(workdir, f"{kind}{suffix}.json"), by_set)
+
+
 def format_examples(pairs: list[Pair], hyps: list[str], n: int) -> str:
     lines = []
     for (src, tgt), hyp in zip(pairs[:n], hyps[:n], strict=True):
@@ -119,15 +141,16 @@ def evaluate_sets(
     workdir: str,
     log: MetricLog | None = None,
     prefix: str = "",
-    buckets: dict[str, list[length_buckets.Row]] | None = None,
+    tables: dict[str, dict[str, list[Row]]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Evaluates the held-out sets `names`; keys results, logs and hypothesis files by
     prefix + name. Metrics also go to `log` when given; hypotheses go to
     workdir/hypotheses/<prefix><name>_step<step>.tsv.
 
-    With `buckets` given and config.eval.length_buckets set, each set's scores by source
-    length (length_buckets.bucket_table, from the same hypotheses) are logged and put in
-    `buckets`, keyed like the results.
+    With `tables` given, each set's further tables are logged and put in it, keyed like the
+    results: tables["length_buckets"] (config.eval.length_buckets: scores by source length,
+    from the same hypotheses) and tables["beam_grid"] (config.eval.beam_grid: scores of
+    beam search at each setting); `write_tables` writes them.
     """
     results = {}
     for name in names:
@@ -146,11 +169,19 @@ def evaluate_sets(
         scores = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "eval_seconds")
         logging.info("%-6s step %d | %s\n%s", name, step, scores, examples)
         results[name] = metrics
+        if tables is None:
+            continue
         edges = tuple(exp.config.eval.length_buckets)
-        if buckets is not None and edges:
-            buckets[name] = length_buckets.bucket_table(exp.data, hyps, pairs, edges)
-            table = length_buckets.format_table(buckets[name])
+        if edges:
+            rows = length_buckets.bucket_table(exp.data, hyps, pairs, edges)
+            tables.setdefault("length_buckets", {})[name] = rows
+            table = length_buckets.format_table(rows)
             logging.info("%s step %d by source length:\n%s", name, step, table)
+        if exp.config.eval.beam_grid:
+            rows = beam_grid_rows(exp, params, pairs)
+            tables.setdefault("beam_grid", {})[name] = rows
+            table = length_buckets.format_table(rows)
+            logging.info("%s step %d by beam size and length penalty:\n%s", name, step, table)
     return results
 
 
@@ -158,12 +189,10 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[
     """Evaluates the best (else latest) checkpoint in `workdir` on every held-out set."""
     exp = experiment.build(config, workdir)
     params, step = best_or_latest_params(exp, workdir)
-    buckets: dict[str, list[length_buckets.Row]] = {}
+    tables: dict[str, dict[str, list[Row]]] = {}
     names = list(exp.data.eval_sets())
-    results = evaluate_sets(exp, params, step, names, workdir, buckets=buckets)
-    if buckets:  # config.eval.length_buckets is set.
-        path = os.path.join(workdir, f"length_buckets_step{step}.json")
-        length_buckets.write_tables(path, buckets)
+    results = evaluate_sets(exp, params, step, names, workdir, tables=tables)
+    write_tables(workdir, tables, f"_step{step}")
     atomic_write.write_json(
         os.path.join(workdir, f"eval_step{step}.json"), {"step": step, **results}
     )

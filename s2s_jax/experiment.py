@@ -53,6 +53,18 @@ class Experiment:
     def initial_state(self) -> steps.TrainState:
         return self.init(jax.random.PRNGKey(self.config.seed))
 
+    def with_search(self, **eval_fields: Any) -> "Experiment":
+        """This experiment with other config.eval fields (e.g. beam_size=4,
+        length_penalty=0.0) and its searches jitted anew; data and model are shared."""
+        config = self.config.copy_and_resolve_references()
+        config.eval.update(eval_fields)
+        eval_rules = {k: r for k, r in config_checks.RULES.items() if k.startswith("eval.")}
+        config_checks.check_fields(config, eval_rules)
+        decode, decode_n_best = _searches(config.eval, self.model, self.data.max_decode_len)
+        n_best = None if decode_n_best is None else _jit_search(self.mesh, decode_n_best, 3)
+        decode = _jit_search(self.mesh, decode, 2)
+        return dataclasses.replace(self, config=config, decode=decode, decode_n_best=n_best)
+
     def restore(self, manager, step: int | None = None) -> tuple[steps.TrainState, dict[str, Any]]:
         return checkpointing.restore(manager, self.abstract_state, self.model_cfg, step)
 
@@ -82,7 +94,6 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
         scheduled_sampling=config.train.scheduled_sampling,
     )
     decode, decode_n_best = _searches(config.eval, model, data.max_decode_len)
-    decode_shardings = {"in_shardings": (replicated, batch_sharding, replicated)}
     return Experiment(
         config=config,
         data=data,
@@ -101,7 +112,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
             in_shardings=(replicated, batch_sharding),
             out_shardings=replicated,
         ),
-        decode=jax.jit(decode, **decode_shardings, out_shardings=(batch_sharding,) * 2),
+        decode=_jit_search(mesh, decode, 2),
         abstract_state=abstract_state,
         attention=None
         if model_cfg.decoder not in ATTENTION_DECODERS
@@ -111,9 +122,17 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
             out_shardings=batch_sharding,
         ),
         learning_rate=make_schedule(config.optim, config.train.num_steps),
-        decode_n_best=None
-        if decode_n_best is None
-        else jax.jit(decode_n_best, **decode_shardings, out_shardings=(batch_sharding,) * 3),
+        decode_n_best=None if decode_n_best is None else _jit_search(mesh, decode_n_best, 3),
+    )
+
+
+def _jit_search(mesh: Mesh, search: Callable, num_outputs: int) -> Callable:
+    """A search (params, src_BxS, rng) jitted: params and key replicated, batches split."""
+    replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    return jax.jit(
+        search,
+        in_shardings=(replicated, batch_sharding, replicated),
+        out_shardings=(batch_sharding,) * num_outputs,
     )
 
 

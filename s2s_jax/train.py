@@ -28,7 +28,6 @@ from s2s_jax import (
     evaluate,
     experiment,
     interrupts,
-    length_buckets,
 )
 from s2s_jax.data import Pair
 from s2s_jax.losses import summarize
@@ -148,14 +147,14 @@ def train_and_evaluate(
         best_step = best_manager.best_step()
         best_state, _ = exp.restore(best_manager, best_step)
         logging.info("Final evaluation of the best checkpoint (step %d)", best_step)
-        buckets: dict[str, list[length_buckets.Row]] = {}  # Filled if eval.length_buckets.
+        tables: dict[str, dict] = {}  # eval.length_buckets and eval.beam_grid, when set.
         names = list(exp.data.eval_sets())
         results = evaluate.evaluate_sets(
-            exp, best_state.params, best_step, names, workdir, log, "best_", buckets
+            exp, best_state.params, best_step, names, workdir, log, "best_", tables
         )
-    if buckets:  # Beside final_eval.json, keyed by its sections; written first, as
-        # final_eval.json marks a finished run.
-        length_buckets.write_tables(os.path.join(workdir, "length_buckets.json"), buckets)
+    # length_buckets.json, beam_grid.json: beside final_eval.json, keyed by its sections;
+    # written first, as final_eval.json marks a finished run.
+    evaluate.write_tables(workdir, tables)
     final_eval = {"step": step, "best_step": best_step, **results}
     atomic_write.write_json(os.path.join(workdir, "final_eval.json"), final_eval)
     return results

@@ -104,6 +104,31 @@ def test_run_eval_writes_scores_by_source_length(saved):
         assert row["exact_match"] == pytest.approx(float(np.mean(mine)))
 
 
+def test_run_eval_writes_the_beam_grid(saved):
+    """eval.beam_grid: a row per (beam_size, length_penalty), scored as a run built with that
+    search scores; beam 1 is greedy. with_search decodes as that build does, token for token."""
+    config, workdir, _, params = saved
+    config = config.copy_and_resolve_references()
+    config.eval.beam_grid = ((1, 0.0), (2, 0.6))
+    results = evaluate.run_eval(config, workdir)
+    with open(f"{workdir}/beam_grid_step0.json", encoding="utf-8") as f:
+        rows = json.load(f)["eval"]
+    assert [(r["beam_size"], r["length_penalty"]) for r in rows] == [(1, 0.0), (2, 0.6)]
+    assert rows[0]["exact_match"] == results["eval"]["exact_match"]  # Greedy's.
+    beam = config.copy_and_resolve_references()
+    beam.eval.decode, beam.eval.beam_size, beam.eval.beam_grid = "beam", 2, ()
+    built = experiment.build(beam, workdir)
+    pairs = built.data.eval_sets()["eval"]
+    src_BxS = built.data.eval_batches(pairs)[0]["src_BxS"]
+    switched = experiment.build(config, workdir).with_search(decode="beam", beam_size=2)
+    np.testing.assert_array_equal(
+        evaluate.decode_tokens(switched, params, src_BxS),
+        evaluate.decode_tokens(built, params, src_BxS),
+    )
+    _, hyps = evaluate.evaluate(built, params, pairs)
+    assert rows[1]["exact_match"] == built.data.score(hyps, pairs)["exact_match"]
+
+
 def test_sampled_decodes_follow_eval_seed(saved):
     """decode='sample': the same batch and eval.seed give the same texts, another seed others."""
     config, workdir, _, params = saved
