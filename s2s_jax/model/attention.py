@@ -99,6 +99,13 @@ class AttentionDecoder(nn.Module):
     def _additive(self) -> bool:
         return self.cfg.decoder == "bahdanau" or self.cfg.attention_score == "concat"
 
+    @property
+    def _joint(self) -> bool:
+        """Whether a whole sequence's first layer reads [extra; h]·[W_extra; W_rec] as one
+        matmul (LSTM and RNN, whose gates add the two). Not in a decoding step, which would
+        join the kernels anew at every step; not for the GRU, whose b_hn is on W_rec·h alone."""
+        return self.extra_input is not None and self.cfg.cell != "gru"
+
     def _keys(self, values_BxSxD: jax.Array) -> jax.Array:
         """Once per source: W_k·h_j (additive), h_j·W_aᵀ ('general': s·W_a·h_j = s·(h_j·W_aᵀ)),
         or h_j itself ('dot')."""
@@ -117,17 +124,22 @@ class AttentionDecoder(nn.Module):
             feed = jnp.zeros((values.shape[0], self.cfg.hidden_size), dtype)
         return carries, Memory(values, self._keys(values), mask_BxS, feed)
 
-    def _sites(self) -> SiteWeights:
+    def _sites(self, joint: bool) -> SiteWeights:
         """The step's large weights, read outside the loop over time (fused_loop.py). The
         first layer's input kernel is not among them: it is applied to emb(y_{t−1}) of all
-        steps at once, before the loop."""
+        steps at once, before the loop. With `joint` (see `_joint`), the first layer's
+        extra input and recurrent kernels are one site, 'joint_0', read by one matmul."""
         sites: SiteWeights = {}
-        if self.extra_input is not None:
+        if joint:
+            (w_extra, _), (w_rec, bias) = self.extra_input(), self.layers[0][1]()
+            sites["joint_0"] = (jnp.concatenate([w_extra, w_rec]), bias)
+        elif self.extra_input is not None:
             sites["input_0"] = self.extra_input()
         for i, (w_in, w_rec) in enumerate(self.layers):
             if i > 0:
                 sites[f"input_{i}"] = w_in()
-            sites[f"recurrent_{i}"] = w_rec()
+            if i > 0 or not joint:
+                sites[f"recurrent_{i}"] = w_rec()
         if self._additive:
             sites["query"] = (self.w_query, None)
         sites["output"] = (self.w_c, None)
@@ -146,10 +158,12 @@ class AttentionDecoder(nn.Module):
         if self._additive:
             consts["v"] = self.v
         rng = self.make_rng("dropout") if train and cfg.dropout_rate > 0 else None
-        step = functools.partial(_step, cfg, self._additive)
-        loop = fused_loop if cfg.backend == "fused" and tgt_in_BxT.shape[1] > 1 else scan_loop
+        whole = tgt_in_BxT.shape[1] > 1  # Not one decoding step.
+        joint = whole and self._joint
+        step = functools.partial(_step, cfg, self._additive, joint)
+        loop = fused_loop if cfg.backend == "fused" and whole else scan_loop
         (carries, feed), (out_TxBxH, weights_TxBxS) = loop(
-            step, cfg.scan_unroll, self._sites(), consts, (memory.mask, rng),
+            step, cfg.scan_unroll, self._sites(joint), consts, (memory.mask, rng),
             (carries, memory.feed), xproj_TxBxG,
         )  # fmt: skip
         self.sow("intermediates", "attention", weights_TxBxS.swapaxes(0, 1))
@@ -160,10 +174,11 @@ class AttentionDecoder(nn.Module):
         return self.logits(features_xF).astype(jnp.float32)
 
 
-def _step(cfg: ModelConfig, additive: bool, sites, consts, aux, state, xproj_BxG, t):
+def _step(cfg: ModelConfig, additive: bool, joint: bool, sites, consts, aux, state, xproj_BxG, t):
     """One time step (a `fused_loop.Step`): ((carries, feed), (h̃_BxH, weights_BxS)).
 
-    xproj_BxG is the first layer's input projection of emb(y_{t−1}), plus its bias."""
+    xproj_BxG is the first layer's input projection of emb(y_{t−1}), plus its bias; with
+    `joint`, the first layer's extra input and recurrent projections are one site."""
     mask_BxS, rng = aux
     carries, feed_BxH = state
     values_BxSxD, keys_BxSxK = consts["values"], consts["keys"]
@@ -179,21 +194,25 @@ def _step(cfg: ModelConfig, additive: bool, sites, consts, aux, state, xproj_BxG
         weights_BxS = attend(scores_BxS, mask_BxS)
         return jnp.einsum("bs,bsd->bd", weights_BxS, values_BxSxD), weights_BxS
 
+    extra_BxX = feed_BxH  # The first layer's other input: the feed, or Bahdanau's context.
     if cfg.decoder == "bahdanau":
-        context_BxD, weights_BxS = context(carries[-1][-1])
-        xproj_BxG = xproj_BxG + sites("input_0", context_BxD)
-    elif feed_BxH is not None:
-        xproj_BxG = xproj_BxG + sites("input_0", feed_BxH)
+        extra_BxX, weights_BxS = context(carries[-1][-1])
     new_carries = []
     for i, carry in enumerate(carries):
         if i > 0:  # The layer below's output, after dropout.
             below_BxH = _dropout(new_carries[-1][-1], cfg.dropout_rate, rng, i - 1)
             xproj_BxG = sites(f"input_{i}", below_BxH)
+        elif joint:
+            joint_BxG = sites("joint_0", jnp.concatenate([extra_BxX, carry[-1]], -1))
+            new_carries.append(cell_update(cfg.cell, carry, xproj_BxG, joint_BxG))
+            continue
+        elif extra_BxX is not None:
+            xproj_BxG = xproj_BxG + sites("input_0", extra_BxX)
         hproj_BxG = sites(f"recurrent_{i}", carry[-1])
         new_carries.append(cell_update(cfg.cell, carry, xproj_BxG, hproj_BxG))
     s_BxH = new_carries[-1][-1]
     if cfg.decoder == "bahdanau":
-        attentional_BxH = jnp.tanh(sites("output", jnp.concatenate([s_BxH, context_BxD], -1)))
+        attentional_BxH = jnp.tanh(sites("output", jnp.concatenate([s_BxH, extra_BxX], -1)))
     else:
         context_BxD, weights_BxS = context(s_BxH)
         attentional_BxH = jnp.tanh(sites("output", jnp.concatenate([context_BxD, s_BxH], -1)))

@@ -144,11 +144,12 @@ def _fused_bwd(step, unroll, residuals, cotangents):
     )  # fmt: skip
     dweights = {}
     for name, (kernel, bias) in weights.items():
-        dy_TxBxO = dys[name]
-        dkernel = jnp.einsum(
-            "tbi,tbo->io", inputs[name], dy_TxBxO, preferred_element_type=kernel.dtype
-        )
-        dbias = None if bias is None else dy_TxBxO.sum((0, 1)).astype(bias.dtype)
+        dy_NxO = dys[name].reshape(-1, kernel.shape[1])
+        # x transposed into a plain [I, N] array first, the small side, as linear.py does:
+        # the barrier keeps XLA from folding the transpose back into a slower dot.
+        xT_IxN = jax.lax.optimization_barrier(inputs[name].reshape(-1, kernel.shape[0]).T)
+        dkernel = jax.lax.dot(xT_IxN, dy_NxO, preferred_element_type=kernel.dtype)
+        dbias = None if bias is None else dy_NxO.sum(0).astype(bias.dtype)
         dweights[name] = (dkernel, dbias)
     return dweights, dconsts, None, dstate0, dxs
 
