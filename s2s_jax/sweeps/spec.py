@@ -251,24 +251,30 @@ def split_spec(config_spec: str) -> tuple[str, str | None]:
     return path, (arg if colon else None)
 
 
-def load(config_spec: str) -> Sweep:
-    """Calls `get_sweep(arg)` of the experiment file `config_spec` ('path.py[:arg]')."""
+def call_config_function(config_spec: str, name: str, returns: type, hint: str) -> Any:
+    """Calls `name(arg)` of the experiment file `config_spec` ('path.py[:arg]'), checking it
+    exists (`hint` says what to add) and returns a `returns`; errors name the file."""
     path, arg = split_spec(config_spec)
-    spec = importlib.util.spec_from_file_location("_s2s_sweep_config", path)
+    spec = importlib.util.spec_from_file_location(f"_s2s_config_{name}", path)
     if spec is None or spec.loader is None or not os.path.isfile(path):
         raise ConfigError(f"--config={config_spec}: no such config file")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if not hasattr(module, "get_sweep"):
-        raise ConfigError(
-            f"{path} declares no get_sweep(arg); add one returning s2s_jax.sweeps.Sweep "
-            "to run it as a sweep"
-        )
-    call = f"{os.path.basename(path)}: get_sweep({'' if arg is None else repr(arg)})"
+    if not hasattr(module, name):
+        raise ConfigError(f"{path} declares no {name}(arg); {hint}")
+    call = f"{os.path.basename(path)}: {name}({'' if arg is None else repr(arg)})"
     try:
-        sweep = module.get_sweep() if arg is None else module.get_sweep(arg)
+        value = getattr(module, name)() if arg is None else getattr(module, name)(arg)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{call} failed: {e}") from e
-    if not isinstance(sweep, Sweep):
-        raise ConfigError(f"{call} returned {type(sweep).__name__}, not s2s_jax.sweeps.Sweep")
-    return sweep
+    if not isinstance(value, returns):
+        raise ConfigError(
+            f"{call} returned {type(value).__name__}, not {returns.__module__}.{returns.__name__}"
+        )
+    return value
+
+
+def load(config_spec: str) -> Sweep:
+    """Calls `get_sweep(arg)` of the experiment file `config_spec` ('path.py[:arg]')."""
+    hint = "add one returning s2s_jax.sweeps.Sweep to run it as a sweep"
+    return call_config_function(config_spec, "get_sweep", Sweep, hint)

@@ -1,0 +1,76 @@
+"""What a finding's figure shows, declared beside its sweep: `get_figure(arg)` returns a `Figure`.
+
+A findings config (experiments/findings/*.py) declares `get_config(arg)`, `get_sweep(arg)`
+and `get_figure(arg)`; scripts/finding_figure.py reads the figure's declaration from it
+and everything else from the sweep's trial folders.
+
+This module imports neither JAX nor matplotlib.
+"""
+
+import dataclasses
+from typing import Literal
+
+from s2s_jax.sweeps.spec import call_config_function
+
+KINDS = ("curves", "length", "bars")
+
+
+def _split(path: str, what: str) -> tuple[str, str]:
+    """'<section>.<key>' split at the last dot; both parts must be non-empty."""
+    section, _, key = path.rpartition(".")
+    if not section or not key:
+        raise ValueError(f"Figure.{what}={path!r}: expected '<section>.<key>', e.g. 'dev.chrf'")
+    return section, key
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """How a finding is drawn and tabulated from its trial folders.
+
+    title: the figure's and the table's title.
+    kind: 'curves' (the dev metric against steps, from each trial's metrics.jsonl),
+        'length' (a score per source-length bucket, from length_buckets.json) or
+        'bars' (the final metrics, one bar per condition).
+    metrics: the final_eval.json values tabulated (mean ± std over seeds per condition),
+        each '<section>.<key>', e.g. 'best_dev.chrf'; 'bars' draws one panel per metric.
+    curve: 'curves' only: '<split>.<key>' of the metrics.jsonl lines, e.g. 'dev.chrf'.
+    buckets: 'length' only: '<section>.<key>' of length_buckets.json, e.g.
+        'best_test_tatoeba_test.chrf'.
+    """
+
+    title: str
+    kind: Literal["curves", "length", "bars"]
+    metrics: tuple[str, ...]
+    curve: str = ""
+    buckets: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Figure.kind={self.kind!r}: expected one of {KINDS}")
+        if not isinstance(self.metrics, tuple) or not self.metrics:
+            raise ValueError(f"Figure.metrics={self.metrics!r}: give a non-empty tuple of paths")
+        for path in self.metrics:
+            _split(path, "metrics")
+        for field, kind in (("curve", "curves"), ("buckets", "length")):
+            value = getattr(self, field)
+            if (self.kind == kind) != bool(value):
+                need = "needs" if self.kind == kind else "is only for kind"
+                raise ValueError(f"Figure.{field}={value!r}: {need} {kind!r} (kind {self.kind!r})")
+            if value:
+                _split(value, field)
+
+    @property
+    def curve_split(self) -> tuple[str, str]:
+        """('dev', 'chrf') for curve 'dev.chrf'."""
+        return _split(self.curve, "curve")
+
+    @property
+    def buckets_split(self) -> tuple[str, str]:
+        """('best_eval', 'exact_match') for buckets 'best_eval.exact_match'."""
+        return _split(self.buckets, "buckets")
+
+
+def load(config_spec: str) -> Figure:
+    """Calls `get_figure(arg)` of the findings config `config_spec` ('path.py[:arg]')."""
+    hint = "a findings config returns an s2s_jax.findings.Figure from it"
+    return call_config_function(config_spec, "get_figure", Figure, hint)

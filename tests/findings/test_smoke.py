@@ -1,0 +1,50 @@
+"""End to end (slow): each finding's `:smoke` sweep through `launch.py --sweep`, then its figure
+through scripts/finding_figure.py, as the README's commands run them.
+
+The smoke variants train generated tasks for a few dozen steps (no corpus needed); the
+trials run two at a time and share the session's compilation cache (tests/conftest.py).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run_launch
+
+from experiments.findings import context, length, luong, reversal
+
+FINDINGS = {"reversal": reversal, "length": length, "luong": luong, "context": context}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FINDINGS))
+def test_smoke_sweep_and_figure(tmp_path: Path, name: str) -> None:
+    workdir = tmp_path / name
+    config = f"--config=experiments/findings/{name}.py:smoke"
+    run_launch(config, "--sweep", "--sweep_parallel=2", f"--workdir={workdir}", timeout=240)
+    trials = FINDINGS[name].get_sweep("smoke").trials
+    for folder in {p.parent for p in workdir.glob("*/final_eval.json")}:
+        assert (folder / "metrics.jsonl").is_file()
+    assert len(list(workdir.glob("*/final_eval.json"))) == len(trials)
+    if name == "length":
+        assert len(list(workdir.glob("*/length_buckets.json"))) == len(trials)
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "scripts/finding_figure.py", f"--workdir={workdir}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (workdir / "finding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (workdir / "finding.md").read_text(encoding="utf-8")
+    assert text == proc.stdout
+    conditions = len({repr(sorted((k, v) for k, v in t.items() if k != "seed")) for t in trials})
+    first_table = text.split("\n\n")[2].splitlines()  # Title, summary line, then the table.
+    assert first_table[0].startswith("| condition | n |")
+    assert [row.split(" | ")[1] for row in first_table[2:]] == ["2"] * conditions  # 2 seeds each.

@@ -1,0 +1,49 @@
+"""Tests for s2s_jax.findings.spec: a Figure declaration is checked, and loaded from its config."""
+
+from pathlib import Path
+
+import pytest
+
+from s2s_jax.errors import ConfigError
+from s2s_jax.findings import Figure, spec
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "pie", "metrics": ("a.b",)}, r"Figure\.kind='pie'"),
+        ({"kind": "bars", "metrics": ()}, r"Figure\.metrics=\(\)"),
+        ({"kind": "bars", "metrics": ("chrf",)}, r"Figure\.metrics='chrf': expected '<section>"),
+        ({"kind": "curves", "metrics": ("a.b",)}, r"Figure\.curve='': needs 'curves'"),
+        ({"kind": "bars", "metrics": ("a.b",), "curve": "dev.chrf"}, r"only for kind 'curves'"),
+        ({"kind": "length", "metrics": ("a.b",), "buckets": "x"}, r"Figure\.buckets='x'"),
+    ],
+)
+def test_bad_declarations_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Figure(title="t", **kwargs)
+
+
+def test_splits_at_the_last_dot() -> None:
+    figure = Figure("t", "length", ("a.b",), buckets="best_test_tatoeba_test.chrf")
+    assert figure.buckets_split == ("best_test_tatoeba_test", "chrf")
+
+
+def test_load_calls_get_figure_with_the_argument(tmp_path: Path) -> None:
+    path = tmp_path / "finding.py"
+    path.write_text(
+        "from s2s_jax.findings import Figure\n\n\n"
+        "def get_figure(arg=None):\n"
+        "    if arg == 'bad':\n"
+        "        raise ValueError('no such variant')\n"
+        "    return Figure(str(arg), 'bars', ('best_eval.exact_match',))\n"
+    )
+    assert spec.load(f"{path}:x").title == "x"
+    assert spec.load(str(path)).title == "None"
+    with pytest.raises(ConfigError, match=r"finding\.py: get_figure\('bad'\) failed: no such"):
+        spec.load(f"{path}:bad")
+    (tmp_path / "plain.py").write_text("X = 1\n")
+    with pytest.raises(ConfigError, match=r"declares no get_figure"):
+        spec.load(str(tmp_path / "plain.py"))
+    with pytest.raises(ConfigError, match=r"no such config file"):
+        spec.load(str(tmp_path / "absent.py"))

@@ -1,0 +1,63 @@
+"""Tests for s2s_jax.findings.table: mean ± std over seeds, checked against hand-worked numbers."""
+
+import math
+from pathlib import Path
+
+from findings.fake_trials import bucket_rows, write_results, write_sweep
+
+from s2s_jax.findings import Figure, table, trials
+
+FIGURE = Figure("Two seeds", "bars", ("best_dev.chrf", "best_eval.exact_match"))
+
+
+def _two_seeds(tmp_path: Path, buckets: list[list[float | None]] | None = None) -> list:
+    folders = write_sweep(
+        tmp_path, "context.py:smoke", [{"model.decoder": "context", "seed": s} for s in (0, 1)]
+    )
+    for i, (folder, chrf, em, step) in enumerate(
+        zip(folders, (10.0, 14.0), (0.25, 0.5), (100, 120), strict=True)
+    ):
+        final = {"step": step, "best_dev": {"chrf": chrf}, "best_eval": {"exact_match": em}}
+        rows = None if buckets is None else {"best_eval": bucket_rows(buckets[i])}
+        write_results(folder, final, buckets=rows)
+    return trials.group(trials.load(str(tmp_path))[1])
+
+
+def _rows(text: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ")
+    ]
+
+
+def test_table_gives_mean_and_sample_std_over_seeds(tmp_path: Path) -> None:
+    """chrF 10 and 14: mean 12, std sqrt(((10-12)² + (14-12)²) / 1) = sqrt(8).
+    Exact match 0.25 and 0.5: mean 0.375, std sqrt(2 · 0.125²) = 0.125·sqrt(2).
+    Steps 100 and 120: mean 110, std sqrt(200)."""
+    text = table.markdown(FIGURE, _two_seeds(tmp_path), "context.py:smoke", "W")
+    header, row = _rows(text)
+    assert header == ["condition", "n", "steps", "best_dev.chrf", "best_eval.exact_match"]
+    assert row == [
+        "decoder=context",
+        "2",
+        f"110 ± {math.sqrt(200):.4g}",
+        f"12 ± {math.sqrt(8):.4g}",
+        f"0.375 ± {0.125 * math.sqrt(2):.4g}",
+    ]
+    assert row[3] == "12 ± 2.828"  # The same numbers, written out.
+
+
+def test_length_table_has_a_row_per_bucket(tmp_path: Path) -> None:
+    """Bucket 1-10: 0.9 and 0.7 -> 0.8 ± sqrt(0.02); 11-20: only seed 1 has examples -> 0.3;
+    21+: no examples -> '-'."""
+    em = "best_eval.exact_match"
+    figure = Figure("By length", "length", (em,), buckets=em)
+    conditions = _two_seeds(tmp_path, buckets=[[0.9, None, None], [0.7, 0.3, None]])
+    rows = _rows(table.markdown(figure, conditions, "length.py:smoke", "W"))
+    assert rows[2] == ["bucket", "count", "decoder=context"]
+    assert rows[3:] == [
+        ["1-10", "5", f"0.8 ± {math.sqrt(0.02):.4g}"],
+        ["11-20", "0-5", "0.3"],
+        ["21+", "0", "-"],
+    ]
