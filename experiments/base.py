@@ -65,6 +65,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.eval_every_steps = 500  # Dev evaluation; the best score keeps its checkpoint.
     c.train.checkpoint_every_steps = 500  # The latest checkpoints (an interrupt saves one too).
     c.train.max_checkpoints_to_keep = 3  # Latest checkpoints kept in workdir/checkpoints.
+    # A NaN or Inf in the loss or gradients: 'stop' ends the run with an error, unsaved (the
+    # last good checkpoint stays the latest); 'skip' drops that update and goes on.
+    c.train.nonfinite = "stop"
+    c.train.max_nonfinite_in_a_row = 10  # 'skip': stop with an error after this many in a row.
     c.train.time_budget_seconds = 0.0  # Stop (saving and evaluating) after this long; 0 = no limit.
     c.train.early_stopping_patience = 0  # Evals without a better score before stopping; 0 = off.
     # Scheduled sampling (Bengio et al., 2015; s2s_jax/scheduled_sampling.py): at train step i

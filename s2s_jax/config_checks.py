@@ -153,6 +153,8 @@ RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "a number in (0, 1] (1: off)",
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1,
     ),
+    "train.nonfinite": ("'stop' or 'skip'", _one_of("stop", "skip")),
+    "train.max_nonfinite_in_a_row": ("an integer > 0", _positive),
     "eval.seed": ("an integer >= 0", _non_negative),
     "eval.length_penalty": ("a number >= 0", lambda v: isinstance(v, int | float) and v >= 0),
     "eval.early_exit": ("True or False", _one_of(True, False)),

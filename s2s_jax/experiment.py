@@ -92,6 +92,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
         label_smoothing=config.train.label_smoothing,
         loss_chunk=config.train.loss_chunk_size,
         scheduled_sampling=config.train.scheduled_sampling,
+        skip_nonfinite=config.train.nonfinite == "skip",
     )
     decode, decode_n_best = _searches(config.eval, model, data.max_decode_len)
     return Experiment(

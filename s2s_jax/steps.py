@@ -4,6 +4,7 @@ import functools
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 from flax.training import train_state
@@ -43,6 +44,7 @@ def train_step(
     label_smoothing: float,
     loss_chunk: int = 0,
     scheduled_sampling: ml_collections.ConfigDict | None = None,
+    skip_nonfinite: bool = False,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One teacher-forced gradient step; returns the new state and metric sums.
 
@@ -52,6 +54,11 @@ def train_step(
     than 'none', replaces decoder inputs by the model's predictions
     (`scheduled_sampling.scheduled_inputs`), and the sums gain
     'sampling_probability_sum'; None or 'none' is plain teacher forcing.
+
+    The sums' 'nonfinite_steps' is 1 when the loss or the gradients hold a NaN or an Inf
+    (read from the loss and the gradient norm, already computed: no extra pass). With
+    skip_nonfinite, such an update is dropped: params and optimizer state stay as they
+    were, and only the step moves on (config.train.nonfinite='skip').
     """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
     tgt_in_BxT, extra_sums = batch["tgt_in_BxT"], {}
@@ -81,8 +88,19 @@ def train_step(
         return masked_mean_loss(project(features_BxTxF), batch["tgt_out_BxT"], label_smoothing)
 
     (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     new_state = state.apply_gradients(grads=grads)
-    sums = {**sums, "objective_sum": loss, "grad_norm_sum": optax.tree.norm(grads), "steps": 1}
+    if skip_nonfinite:
+        kept = state.replace(step=new_state.step)
+        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
+    sums = {
+        **sums,
+        "objective_sum": loss,
+        "grad_norm_sum": grad_norm,
+        "steps": 1,
+        "nonfinite_steps": 1 - finite.astype(jnp.int32),
+    }
     return new_state, {**sums, **extra_sums}
 
 

@@ -28,6 +28,7 @@ from s2s_jax import (
     evaluate,
     experiment,
     interrupts,
+    nonfinite,
 )
 from s2s_jax.data import Pair
 from s2s_jax.losses import summarize
@@ -45,6 +46,8 @@ def _train_metrics(sums: dict[str, float], lr: float) -> dict[str, float]:
         "grad_norm": float(sums["grad_norm_sum"]) / steps,
         "learning_rate": lr,
     }
+    if float(sums["nonfinite_steps"]):  # train.nonfinite='skip': updates dropped.
+        metrics["nonfinite_steps"] = float(sums["nonfinite_steps"])
     if "sampling_probability_sum" in sums:  # Scheduled sampling: the mean over these steps.
         metrics["sampling_probability"] = float(sums["sampling_probability_sum"]) / steps
     return metrics
@@ -105,18 +108,31 @@ def train_and_evaluate(
         step, num_steps = int(state.step), config.train.num_steps
         deadline = time.monotonic() + (config.train.time_budget_seconds or float("inf"))
         progress = Progress(step, num_steps, deadline)
-        pending, sums = None, None
+        pending, sums, tc = None, None, config.train
+        guard = nonfinite.Guard(
+            config.train, lambda: f"step {manager.latest_step()} in {manager.directory}"
+        )
+
+        def fetch(step_sums: Any, at: int) -> dict[str, Any]:
+            """A step's metric sums on the host, checked for NaN and Inf (nonfinite.py)."""
+            host = jax.device_get(step_sums)
+            guard.check(host, at)
+            return host
+
         while step < num_steps and not loop["stopped"]:
             state, step_sums = exp.train_step(state, exp.put_batch(next(stream)))
             step += 1
             if pending is not None:  # Fetch step k−1's metrics while step k runs.
-                sums = tree_add(sums, jax.device_get(pending))
+                sums = tree_add(sums, fetch(pending, step - 1))
             pending = step_sums
             if time.monotonic() > deadline:
                 loop["stopped"] = f"(stopped by the time budget at step {step})"
             last = step == num_steps or bool(loop["stopped"])
+            # This step's own metrics are checked before it is logged, evaluated or saved.
+            every = (tc.log_every_steps, tc.eval_every_steps, tc.checkpoint_every_steps)
+            if last or received or any(step % n == 0 for n in every):
+                sums, pending = tree_add(sums, fetch(pending, step)), None
             if step % config.train.log_every_steps == 0 or last:
-                sums, pending = tree_add(sums, jax.device_get(pending)), None
                 _log_train(log, progress, sums, stream.stats(), step, num_steps, exp)
                 sums = None
             if step % config.train.eval_every_steps == 0 or last:

@@ -61,6 +61,8 @@ def test_en_ko_configs_are_valid(variant):
         ("eval__length_buckets", (0, 5), r"config\.eval\.length_buckets=\(0, 5\) is invalid.*> 0"),
         ("eval__length_buckets", (2.0,), r"config\.eval\.length_buckets=\(2\.0,\) is invalid"),
         ("eval__length_buckets", 10, r"config\.eval\.length_buckets=10 is invalid.*a tuple"),
+        ("train__nonfinite", "ignore", r"config\.train\.nonfinite='ignore' is invalid.*'skip'"),
+        ("train__max_nonfinite_in_a_row", 0, r"config\.train\.max_nonfinite_in_a_row=0 is"),
         ("eval__beam_grid", (4, 0.6), r"config\.eval\.beam_grid=\(4, 0\.6\) is invalid.*pairs"),
         ("eval__beam_grid", ((0, 0.6),), r"config\.eval\.beam_grid=\(\(0, 0\.6\),\) is invalid"),
         ("eval__beam_grid", ((4, -1.0),), r"config\.eval\.beam_grid=.* is invalid.*>= 0"),

@@ -170,6 +170,33 @@ def test_scheduled_sampling_steps_follow_the_schedule_and_feed_the_chosen_inputs
     assert float(teacher_forced["objective_sum"]) != float(sums["objective_sum"])
 
 
+def test_a_nonfinite_step_is_flagged_and_with_skip_changes_nothing_but_the_step(setup):
+    """A NaN in the output bias makes the loss NaN: both modes flag the step; 'skip' keeps
+    params and optimizer state bit for bit, plain applies the (NaN) update. On a finite
+    step, skip's new state is plain's."""
+    model, state, batch, train = setup
+    skip = jax.jit(
+        functools.partial(steps.train_step, model=model, label_smoothing=0.0, skip_nonfinite=True)
+    )
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, x: x.at[0].set(jnp.nan) if "logits" in str(path) and x.ndim == 1 else x,
+        state.params,
+    )
+    poisoned = state.replace(params=params)
+    kept, kept_sums = skip(poisoned, batch)
+    applied, applied_sums = train(poisoned, batch)
+    assert int(kept_sums["nonfinite_steps"]) == int(applied_sums["nonfinite_steps"]) == 1
+    assert int(kept.step) == int(state.step) + 1
+    before = jax.tree.leaves((poisoned.params, poisoned.opt_state))
+    for x, y in zip(jax.tree.leaves((kept.params, kept.opt_state)), before, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not all(bool(jnp.isfinite(x).all()) for x in jax.tree.leaves(applied.params))
+    (a, a_sums), (b, _) = skip(state, batch), train(state, batch)
+    assert int(a_sums["nonfinite_steps"]) == 0
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_tree_add():
     assert steps.tree_add(None, {"a": 1}) == {"a": 1}
     assert steps.tree_add({"a": 1, "b": 2}, {"a": 3, "b": 4}) == {"a": 4, "b": 6}

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+import jax
 import matplotlib.image
 import numpy as np
 import pytest
@@ -189,3 +190,30 @@ def test_attention_decoders_log_the_dev_attention_at_each_eval(make_config, tmp_
     png = matplotlib.image.imread(io.BytesIO(images[10].encoded_image_string), format="png")
     assert step == 10
     np.testing.assert_array_equal(np.round(png[..., :3] * 255).astype(np.uint8), expected)
+
+
+@pytest.mark.slow
+def test_nonfinite_updates_stop_the_run_or_are_skipped(tmp_path):
+    """A learning rate of 1e38 after 10 good steps: 'stop' ends at the first NaN step with
+    an error naming it, 'skip' after max_nonfinite_in_a_row dropped updates; both leave
+    step 10 the latest checkpoint, with finite params."""
+    from helpers import tiny_config
+
+    from s2s_jax import nonfinite
+
+    workdir = str(tmp_path)
+    train.train_and_evaluate(tiny_config(train__num_steps=10), workdir)
+    for mode, message in [
+        ("stop", r"gradients of step 1\d are not finite .* last good checkpoint is step 10 "),
+        ("skip", r"3 updates in a row were not finite .* checkpoint is step 10 "),
+    ]:
+        config = tiny_config(
+            train__num_steps=20, optim__learning_rate=1e38, optim__grad_clip_norm=0.0,
+            train__nonfinite=mode, train__max_nonfinite_in_a_row=3,
+        )  # fmt: skip
+        with pytest.raises(nonfinite.NonFiniteError, match=message):
+            train.train_and_evaluate(config, workdir)
+        exp = experiment.build(config, workdir)
+        params, step = evaluate.load_params(exp, workdir)
+        assert step == 10
+        assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
