@@ -77,7 +77,8 @@ def train_and_evaluate(
         # What the checkpoint's JSON item holds besides the train state.
         # `stopped` says why a run ended before num_steps; a rerun then only evaluates.
         loop = {"data": None, "best": -float("inf"), "evals_since_best": 0, "stopped": ""}
-        if manager.latest_step() is not None:
+        resumed = manager.latest_step() is not None
+        if resumed:
             state, loop = exp.restore(manager)
             stream.restore(loop["data"])
             logging.info("Resuming from step %d %s", int(state.step), loop["stopped"])
@@ -86,7 +87,7 @@ def train_and_evaluate(
         # Only now that any checkpoint here is known to match: a refused config must not replace it.
         atomic_write.write_text(os.path.join(workdir, "config.json"), config.to_json(indent=1))
         logging.info("Model: %s, %d parameters", exp.model_cfg, param_count(state.params))
-        log = MetricLog(workdir)
+        log = MetricLog(workdir, resume_step=int(state.step) if resumed else None)
         cleanup.callback(log.close)
 
         def save(manager_: ocp.CheckpointManager, score: float | None = None) -> None:

@@ -44,3 +44,25 @@ def test_an_image_is_written_to_tensorboard_and_reads_back(tmp_path):
     assert step == 30 and (value.image.height, value.image.width) == (5, 7)
     png = matplotlib.image.imread(io.BytesIO(value.image.encoded_image_string), format="png")
     np.testing.assert_array_equal(np.round(png[..., :3] * 255).astype(np.uint8), image)
+
+
+def test_a_resumed_log_is_cut_back_to_the_restored_step(tmp_path):
+    """Resuming from step 20: lines after 20, the final 'best_' lines and a line cut short
+    by a crash go; TensorBoard gets a purge marker at step 21 (its readers then drop the
+    events of steps >= 21 written before it)."""
+    log = MetricLog(str(tmp_path))
+    for step in (10, 20, 30):
+        log.write(step, "train", {"loss": 1.0 / step})
+    log.write(20, "best_eval", {"exact_match": 0.5})
+    log.close()
+    with open(log.path, "a", encoding="utf-8") as f:
+        f.write('{"step": 40, "split": "tr')  # A kill -9 mid-write.
+    resumed = MetricLog(str(tmp_path), resume_step=20)
+    resumed.write(30, "train", {"loss": 0.03})
+    resumed.close()
+    assert [(m["step"], m["split"]) for m in _lines(log.path)] == [
+        (10, "train"), (20, "train"), (30, "train")
+    ]  # fmt: skip
+    assert _lines(log.path)[-1]["loss"] == 0.03
+    purges = [e.step for e in tensorboard_events(str(tmp_path)) if e.session_log.status == 1]
+    assert purges == [21]  # SessionLog.START at the purge step.
