@@ -24,6 +24,10 @@ from s2s_jax.errors import CheckpointError
 from s2s_jax.model import EXECUTION_FIELDS, ModelConfig
 
 
+class UnreadableCheckpointError(CheckpointError):
+    """A checkpoint that exists but cannot be read (truncated, garbage, missing parts)."""
+
+
 def make_manager(
     workdir: str, max_to_keep: int, read_only: bool = False, best: bool = False
 ) -> ocp.CheckpointManager:
@@ -92,7 +96,7 @@ def restore(
             "model"
         ]
     except Exception as e:  # An unreadable checkpoint: say which one, not orbax's internals.
-        raise CheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
+        raise UnreadableCheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
     current = dataclasses.asdict(model_cfg)
     mismatch = model_mismatch(saved, current)
     if mismatch:
@@ -103,14 +107,49 @@ def restore(
     changed = model_mismatch(saved, current, EXECUTION_FIELDS)
     if changed:
         logging.info("Checkpoint %s/%d computed differently now: %s", directory, step, changed)
-    restored = manager.restore(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()
-        ),
-    )
+    try:
+        restored = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()
+            ),
+        )
+    except Exception as e:
+        raise UnreadableCheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
     logging.info("Restored checkpoint %s/%d", directory, step)
     return restored["state"], restored["data"]
+
+
+def restore_latest_good(
+    manager: ocp.CheckpointManager, abstract_state: Any, model_cfg: ModelConfig
+) -> tuple[Any, dict[str, Any]]:
+    """Restores the newest checkpoint that reads, as `restore` does.
+
+    A newer one that does not read (a truncated array file, garbage metadata, a missing
+    part) is named in a warning and set aside, moved (not deleted) to
+    <workdir>/corrupt_checkpoints/<step>; then the one before it is tried. With none
+    left that reads, a CheckpointError names what was set aside. A checkpoint of another
+    model is refused as ever, not set aside.
+    """
+    set_aside = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            return restore(manager, abstract_state, model_cfg, step)
+        except UnreadableCheckpointError as e:
+            path = os.path.join(manager.directory, str(step))
+            aside = os.path.join(os.path.dirname(manager.directory), "corrupt_checkpoints")
+            os.makedirs(aside, exist_ok=True)
+            target = os.path.join(aside, f"{step}")
+            while os.path.exists(target):
+                target += "_again"
+            os.rename(path, target)
+            manager.reload()
+            set_aside.append(target)
+            logging.warning("%s; set it aside as %s and trying the one before", e, target)
+    raise CheckpointError(
+        f"no checkpoint in {manager.directory} reads; set aside as unreadable: "
+        f"{', '.join(set_aside) or 'none'}. Delete the workdir's checkpoints to start over"
+    )
 
 
 def model_mismatch(

@@ -79,7 +79,9 @@ def train_and_evaluate(
         loop = {"data": None, "best": -float("inf"), "evals_since_best": 0, "stopped": ""}
         resumed = manager.latest_step() is not None
         if resumed:
-            state, loop = exp.restore(manager)
+            state, loop = checkpointing.restore_latest_good(
+                manager, exp.abstract_state, exp.model_cfg
+            )
             stream.restore(loop["data"])
             logging.info("Resuming from step %d %s", int(state.step), loop["stopped"])
         else:

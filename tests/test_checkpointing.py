@@ -1,5 +1,8 @@
 """Tests for s2s_jax.checkpointing: exact save/restore, exact resume, clear errors."""
 
+import glob
+import os
+import shutil
 from types import SimpleNamespace
 
 import jax
@@ -190,3 +193,61 @@ def test_checkpoint_moves_between_backends(tmp_path, saved_backend, other_backen
     for a, b in zip(jax.tree.leaves(new_other.params), jax.tree.leaves(new_saved.params),
                     strict=True):  # fmt: skip
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def two_steps(saved, tmp_path_factory):
+    """`saved`'s workdir with a second checkpoint, step 3 (the same state, saved again)."""
+    workdir = tmp_path_factory.mktemp("two_steps")
+    shutil.copytree(saved.workdir / "checkpoints", workdir / "checkpoints")
+    manager = checkpointing.make_manager(workdir, max_to_keep=3)
+    checkpointing.save(manager, 3, saved.state, {"epoch": 0}, saved.exp.model_cfg)
+    manager.wait_until_finished()
+    manager.close()
+    return workdir
+
+
+def _truncate_an_array_file(step_dir: str) -> None:
+    path = max(glob.glob(f"{step_dir}/state/**/d/*", recursive=True), key=os.path.getsize)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+def _garbage_metadata(step_dir: str) -> None:
+    with open(f"{step_dir}/state/_METADATA", "w") as f:
+        f.write("{not json")
+
+
+def _missing_entry(step_dir: str) -> None:
+    shutil.rmtree(f"{step_dir}/data")
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _missing_entry,
+        pytest.param(_truncate_an_array_file, marks=pytest.mark.slow),
+        pytest.param(_garbage_metadata, marks=pytest.mark.slow),
+    ],
+)
+def test_a_corrupt_latest_checkpoint_is_set_aside_and_the_one_before_restored(
+    saved, two_steps, tmp_path, corrupt
+):
+    """Step 3 corrupted: it is moved to corrupt_checkpoints/3 (not deleted), and step 2 is
+    restored bit for bit; with step 2 corrupted too, a clear error names both."""
+    shutil.copytree(two_steps, tmp_path, dirs_exist_ok=True)
+    corrupt(str(tmp_path / "checkpoints" / "3"))
+    manager = checkpointing.make_manager(tmp_path, max_to_keep=3)
+    state, _ = checkpointing.restore_latest_good(
+        manager, saved.exp.abstract_state, saved.exp.model_cfg
+    )
+    _assert_states_equal(state, saved.state)
+    assert manager.all_steps() == [2]
+    assert os.listdir(tmp_path / "corrupt_checkpoints") == ["3"]
+    corrupt(str(tmp_path / "checkpoints" / "2"))
+    with pytest.raises(
+        checkpointing.CheckpointError, match=r"no checkpoint in .* reads; set aside"
+    ):
+        checkpointing.restore_latest_good(manager, saved.exp.abstract_state, saved.exp.model_cfg)
+    manager.close()
+    assert sorted(os.listdir(tmp_path / "corrupt_checkpoints")) == ["2", "3"]
