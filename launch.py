@@ -7,6 +7,8 @@
     python launch.py --mode=decode --workdir=/tmp/rev --config=experiments/generated.py:reverse \
         --text=abcde --text=hello
     python launch.py --config=experiments/generated.py:reverse --sweep --workdir=/tmp/sweep
+    python launch.py --config=experiments/generated.py:reverse --sweep --workdir=/shared/sweep \
+        --sweep_executor=slurm --slurm_partition=gpu --slurm_gpus_per_trial=1
     python launch.py --mode=sweep_report --config=experiments/generated.py:reverse \
         --workdir=/tmp/sweep
 """
@@ -47,7 +49,34 @@ _SWEEP_PARALLEL = flags.DEFINE_integer(
     "sweep_parallel",
     None,
     "--sweep: how many trials run at a time. Default: 1 on CPU, one per GPU/TPU (each trial "
-    "gets its own accelerators).",
+    "gets its own accelerators); with --sweep_executor=slurm, how many jobs are submitted at "
+    "a time (default: all, and SLURM queues them).",
+)
+_SWEEP_EXECUTOR = flags.DEFINE_enum(
+    "sweep_executor",
+    "local",
+    ["local", "slurm"],
+    "--sweep: where trials run: 'local', subprocesses of this host; 'slurm', one SLURM job "
+    "per trial (submitit), with the --slurm_* flags or the sweep's Sweep.slurm.",
+)
+_SLURM_PARTITION = flags.DEFINE_string(
+    "slurm_partition", None, "--sweep_executor=slurm: the partition (default: the cluster's)."
+)
+_SLURM_GPUS = flags.DEFINE_integer(
+    "slurm_gpus_per_trial", None, "--sweep_executor=slurm: GPUs per trial (default 1).", 0
+)
+_SLURM_TIME = flags.DEFINE_integer(
+    "slurm_time_min",
+    None,
+    "--sweep_executor=slurm: each trial's time limit in minutes (default 60). Near it the "
+    "trial saves a checkpoint and stops; rerun the sweep to resume it.",
+    1,
+)
+_SLURM_EXTRA = flags.DEFINE_multi_string(
+    "slurm_extra",
+    [],
+    "--sweep_executor=slurm: KEY=VALUE, another sbatch parameter as submitit names it "
+    "(account, qos, constraint, cpus_per_task, mem_gb, ...); repeatable.",
 )
 _TEXT = flags.DEFINE_multi_string(
     "text",
@@ -62,6 +91,27 @@ _PLOT_ATTENTION = flags.DEFINE_string(
     "translate/decode: also write one PNG per sentence into this folder, the attention "
     "weights of its decode (target pieces x source pieces). Needs an attention decoder "
     "(config.model.decoder=bahdanau or luong).",
+)
+
+# Several processes (s2s_jax/distributed.py): the three go together; without them JAX
+# detects a SLURM step of several tasks or a Cloud TPU VM, and otherwise runs one process.
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "Several processes: HOST:PORT of process 0, where it serves JAX's distributed runtime "
+    "(any free port, the same in every process).",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Several processes: how many take part (1: one process, no runtime)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Several processes: this one's index, 0 .. num_processes-1."
+)
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
+    "heartbeat_timeout_seconds",
+    100,
+    "Several processes: a process silent this long counts as dead, and the runtime ends the "
+    "others with an error (JAX's default, 100).",
 )
 
 
@@ -120,8 +170,13 @@ def _sweep(workdir: str) -> None:
         launcher = [sys.executable, os.path.abspath(__file__)]
         launcher += [f"--platform={_PLATFORM.value}"] if _PLATFORM.value else []
         overrides = config_flags.get_override_values(flags.FLAGS["config"])
+        from s2s_jax.sweeps.executors import parse_extra
+
+        slurm = {"partition": _SLURM_PARTITION.value, "gpus_per_trial": _SLURM_GPUS.value,
+                 "time_min": _SLURM_TIME.value, **parse_extra(_SLURM_EXTRA.value)}  # fmt: skip
         sweeps.run_sweep(config_spec, _CONFIG.value, overrides, workdir, launcher,
-                         _PLATFORM.value, _SWEEP_PARALLEL.value)  # fmt: skip
+                         _PLATFORM.value, _SWEEP_PARALLEL.value, _SWEEP_EXECUTOR.value,
+                         slurm)  # fmt: skip
 
 
 def _run(workdir: str) -> None:
@@ -131,11 +186,15 @@ def _run(workdir: str) -> None:
     keep_freed_memory()  # Before JAX allocates anything: reuse step buffers (host_memory.py).
     import jax
 
+    from s2s_jax import distributed
+
     if _PLATFORM.value:
         jax.config.update("jax_platforms", _PLATFORM.value)
         os.environ["JAX_PLATFORMS"] = _PLATFORM.value  # For processes this one starts.
+    distributed.initialize(_COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                           _HEARTBEAT_TIMEOUT.value)  # fmt: skip
     try:
-        logging.info("JAX devices: %s", jax.devices())
+        logging.info("JAX devices: %s; %s", jax.devices(), distributed.describe())
     except RuntimeError as e:
         sys.exit(
             f"error: --platform={_PLATFORM.value}: no such device here ({str(e).splitlines()[0]})"
@@ -162,7 +221,8 @@ def _run(workdir: str) -> None:
         evaluate.run_eval(config, workdir)
     elif _MODE.value == "decode":
         for src, hyp in evaluate.translate(config, workdir, _TEXT.value, plot_dir):
-            print(f"{src}\t{hyp}")
+            if distributed.is_writer():  # One copy of the output: process 0's.
+                print(f"{src}\t{hyp}")
     elif _MODE.value == "benchmark":
         from s2s_jax.benchmark.run import run_benchmark
 
@@ -173,7 +233,8 @@ def _run(workdir: str) -> None:
         else:
             texts = _TEXT.value
         for _, hyp in evaluate.translate(config, workdir, texts, plot_dir):
-            print(hyp)
+            if distributed.is_writer():
+                print(hyp)
 
 
 def main(argv: list[str]) -> None:
@@ -190,6 +251,17 @@ def main(argv: list[str]) -> None:
     workdir = _WORKDIR.value or _default_workdir()
     if _SWEEP_PARALLEL.value is not None and not _SWEEP.value:
         sys.exit("error: --sweep_parallel needs --sweep")
+    slurm_flags = [f"--{name}" for name in flags.FLAGS if name.startswith("slurm_")
+                   and flags.FLAGS[name].present]  # fmt: skip
+    if slurm_flags and not (_SWEEP.value and _SWEEP_EXECUTOR.value == "slurm"):
+        sys.exit(f"error: {' '.join(slurm_flags)} needs --sweep --sweep_executor=slurm")
+    if flags.FLAGS["sweep_executor"].present and not _SWEEP.value:
+        sys.exit("error: --sweep_executor needs --sweep")
+    process_flags = [f"--{name}" for name in ("coordinator_address", "num_processes", "process_id")
+                     if flags.FLAGS[name].present]  # fmt: skip
+    if process_flags and (_SWEEP.value or _MODE.value == "sweep_report"):
+        sys.exit(f"error: {' '.join(process_flags)}: a sweep starts each trial as a run of its "
+                 "own; drop the flags of several processes")  # fmt: skip
     try:
         if _SWEEP.value or _MODE.value == "sweep_report":
             _sweep(workdir)

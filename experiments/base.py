@@ -16,7 +16,24 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # Seeds the parameters, dropout and the data order (and generated data).
-    c.devices = -1  # How many devices the batch is sharded over; -1 = all of them.
+    # How many devices the run uses: the first N of jax.devices() (all processes' devices once
+    # jax.distributed is initialized); -1 = all of them. They form the mesh below.
+    c.devices = -1
+
+    # The device mesh, axes ('data', 'model') = (devices / model, model) (s2s_jax/sharding.py):
+    # batches are split over 'data'; the train state is replicated, except what fsdp splits.
+    c.sharding = ml_collections.ConfigDict()
+    # Size of the 'model' axis. Only 1: no layer splits its weights over it yet; the axis is
+    # named so that tensor parallelism has a place to go. Other values are refused.
+    c.sharding.model = 1
+    # Split the source and target embeddings [V, E], the output kernel [H, V] and their Adam
+    # state over 'data' on the vocabulary axis instead of replicating them (each vocabulary
+    # size must be a multiple of the 'data' axis size). Saves memory; the losses are the same.
+    c.sharding.fsdp = False
+    # data.max_tokens: each bucket's rows per batch are rounded down to a multiple of this, a
+    # fixed number, never the device count, so the batches and the data position are the same
+    # on any device count (a checkpoint resumes on another one). 'data' must divide it.
+    c.sharding.batch_multiple = 8
 
     c.model = ml_collections.ConfigDict()
     c.model.cell = "lstm"  # lstm | gru | rnn.

@@ -20,6 +20,12 @@ in ../shared/bench (compare with `python scripts/compare_torch.py`):
 - `grid`: batch size x length around `base` (the plot's two panels).
 - `axes`: cell x dtype x backend x decoder type at `base`.
 - `sizes`: hidden size x scan unroll at `base`.
+- `scaling`: `base` on 1, 2, 4 and 8 devices (the grid's optional `devices` axis
+  sets config.devices), at a global batch of 64 and of 512 (64 rows per device
+  on 8): train tokens/s against the device count, and the efficiency against
+  linear scaling, in benchmark.md and benchmark_scaling.png. Points for more
+  devices than exist are skipped (the log names them). On CPU, try it on 8 fake
+  devices: XLA_FLAGS=--xla_force_host_platform_device_count=8.
 """
 
 import ml_collections
@@ -52,6 +58,7 @@ _VARIANTS = {  # name: the grid lists that differ from _BASE.
         "decoder": ("basic", "context", "bahdanau", "luong"),
     },
     "sizes": {"hidden_size": (256, 512, 1024), "scan_unroll": (1, 2)},
+    "scaling": {"devices": (1, 2, 4, 8), "batch_size": (64, 512)},
 }
 
 
@@ -82,7 +89,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.benchmark.reps = 5  # Timed blocks; the median, min and max are reported.
     c.benchmark.calls_per_rep = 5 if variant in ("small", "base") else 3  # Calls per timed block.
     c.benchmark.decode = True  # Also time greedy decoding (tgt_len tokens, no early exit).
-    c.benchmark.beam_size = 4  # Also time beam search with this many beams; 0 skips it.
+    # Also time beam search with this many beams; 0 skips it (`scaling` is about training).
+    c.benchmark.beam_size = 0 if variant == "scaling" else 4
     # Peak memory every point must stay within (MiB of device memory, or of the process's
     # peak RSS on CPU); a point above it is flagged in the table and fails the run.
     # 0 = no bound. `long` states 1,024 MiB for B=32, length 128 (measured: 909-918 MiB).
@@ -104,4 +112,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.benchmark.grid.decoder = grid["decoder"]  # model.decoder: basic | context | bahdanau | luong.
     c.benchmark.grid.remat = grid["remat"]  # model.remat: recompute in the backward pass.
     c.benchmark.grid.loss_chunk = grid["loss_chunk"]  # train.loss_chunk_size; 0 = whole.
+    if "devices" in grid:  # An optional axis: config.devices (-1 = all) holds without it.
+        c.benchmark.grid.devices = grid["devices"]  # config.devices of each point.
     return c

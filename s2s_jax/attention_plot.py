@@ -28,11 +28,10 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import jax
 import numpy as np
 from absl import logging
 
-from s2s_jax import experiment
+from s2s_jax import distributed, experiment
 from s2s_jax.errors import ConfigError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -82,7 +81,9 @@ def attention_maps(
     bos_Bx1 = np.full((n + pad, 1), BOS_ID, np.int32)
     tgt_in_BxL = np.concatenate([bos_Bx1, tokens_BxL[:, :-1]], axis=1).astype(np.int32)
     weights_BxLxS = np.asarray(
-        jax.device_get(exp.attention(params, exp.put_batch(src_BxS), exp.put_batch(tgt_in_BxL)))
+        distributed.to_host(
+            exp.attention(params, exp.put_whole_batch(src_BxS), exp.put_whole_batch(tgt_in_BxL))
+        )
     )
     maps = []
     for src, tokens, weights_LxS in zip(src_BxS[:n], tokens_BxL[:n], weights_BxLxS, strict=False):

@@ -10,7 +10,9 @@ A checkpoint at step k holds three items:
          a checkpoint trained on one backend resumes and evaluates on another.
 
 `workdir/checkpoints` keeps the newest checkpoints; `workdir/best` keeps the
-one with the best dev score.
+one with the best dev score. With several processes, every process calls the
+managers' save and restore (orbax writes each array once, and the JSON items from
+process 0).
 """
 
 import dataclasses
@@ -42,6 +44,11 @@ def make_manager(
         read_only=read_only,
         best_fn=(lambda metrics: metrics["score"]) if best else None,
         best_mode="max",
+        # Several processes: each manager's barriers get their own names, or the latest and
+        # the best manager saving the same step would share them (and fail).
+        multiprocessing_options=ocp.options.MultiprocessingOptions(
+            barrier_sync_key_prefix="best" if best else "checkpoints"
+        ),
     )
     return ocp.CheckpointManager(
         os.path.join(os.path.abspath(workdir), "best" if best else "checkpoints"),

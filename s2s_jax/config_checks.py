@@ -57,6 +57,12 @@ _POSITIVE_FLOAT = ("a number > 0", lambda v: isinstance(v, int | float) and v > 
 RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": ("an integer >= 0", _non_negative),
     "devices": ("-1 (all) or an integer > 0", lambda v: v == -1 or _positive(v)),
+    "sharding.model": (
+        "1 (no layer splits its weights over a 'model' mesh axis yet; only size 1 runs)",
+        _one_of(1),
+    ),
+    "sharding.fsdp": ("True or False", _one_of(True, False)),
+    "sharding.batch_multiple": ("an integer > 0", _positive),
     "task.name": (f"one of {TASKS}", _one_of(*TASKS)),
     "task.min_len": ("an integer > 0", _positive),
     "task.max_len": ("an integer > 0", _positive),
@@ -236,14 +242,42 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
             f"config.task.max_len={config.task.max_len}"
         )
     _check_search(config.eval)
+    _check_mesh(config, num_devices)
+
+
+def _check_mesh(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    """The mesh fits the devices, and its 'data' axis divides the rows of every batch.
+
+    Batch rows come from the config alone (train.batch_size, eval.batch_size, or with
+    data.max_tokens multiples of sharding.batch_multiple), never from the device count: so
+    the data position is the same on any device count, and this check says which counts a
+    config can run on.
+    """
     devices = num_devices if config.devices == -1 else config.devices
     if config.devices > num_devices:
         raise ConfigError(f"config.devices={config.devices} but only {num_devices} devices exist")
-    for field in ("train.batch_size", "eval.batch_size"):
-        if _lookup(config, field) % devices:
+    model = config.sharding.model
+    if devices % model:
+        raise ConfigError(
+            f"config.sharding.model={model} does not divide the {devices} devices "
+            f"(config.devices={config.devices})"
+        )
+    token_budget = "data" in config and config.data.max_tokens > 0
+    if token_budget:
+        rows, longest = config.sharding.batch_multiple, config.data.bucket_boundaries[-1]
+        if config.data.max_tokens < rows * longest:
+            raise ConfigError(
+                f"config.data.max_tokens={config.data.max_tokens} must hold "
+                f"config.sharding.batch_multiple={rows} rows of the longest bucket "
+                f"({longest} tokens, config.data.bucket_boundaries): make it >= {rows * longest}"
+            )
+    fields = ("sharding.batch_multiple" if token_budget else "train.batch_size", "eval.batch_size")
+    for field in fields:
+        if _lookup(config, field) % (devices // model):
             raise ConfigError(
                 f"config.{field}={_lookup(config, field)} must be divisible by the "
-                f"{devices} devices the batch is sharded over (config.devices={config.devices})"
+                f"{devices // model} devices the batch is sharded over (the 'data' mesh axis: "
+                f"config.devices={config.devices}, config.sharding.model={model})"
             )
 
 

@@ -3,7 +3,9 @@
 Each held-out set gets teacher-forced metrics (loss, perplexity, token
 accuracy) and the data's scores of decodes, greedy, beam search or sampling per
 `config.eval.decode` (exact match; BLEU and chrF for translation).
-Hypotheses are written next to the metrics.
+Hypotheses are written next to the metrics. With several processes, each puts its own
+rows of every batch on its devices, the decodes are gathered back to all of them (so all
+compute the same scores), and process 0 alone writes files.
 """
 
 import os
@@ -15,7 +17,14 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from s2s_jax import atomic_write, attention_plot, checkpointing, experiment, length_buckets
+from s2s_jax import (
+    atomic_write,
+    attention_plot,
+    checkpointing,
+    distributed,
+    experiment,
+    length_buckets,
+)
 from s2s_jax.data import Pair, translation_metrics
 from s2s_jax.decoding.sampling import batch_key
 from s2s_jax.length_buckets import Row
@@ -28,7 +37,7 @@ def _decode_args(exp: experiment.Experiment, src_BxS: np.ndarray) -> tuple[jax.A
     """The batch padded to fit the mesh, on the devices, and its sampling key (eval.seed)."""
     pad = -src_BxS.shape[0] % exp.mesh.size
     src_BxS = np.concatenate([src_BxS, np.zeros((pad, src_BxS.shape[1]), src_BxS.dtype)])
-    return exp.put_batch(src_BxS), batch_key(exp.config.eval.seed, src_BxS)
+    return exp.put_whole_batch(src_BxS), batch_key(exp.config.eval.seed, src_BxS)
 
 
 def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> list[str]:
@@ -41,7 +50,7 @@ def decode_texts(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -
 
 def decode_tokens(exp: experiment.Experiment, params: Any, src_BxS: np.ndarray) -> np.ndarray:
     """tokens_BxL decoded from a host batch (EOS kept, PAD after it), as `decode_texts`."""
-    tokens_BxL, _ = jax.device_get(exp.decode(params, *_decode_args(exp, src_BxS)))
+    tokens_BxL, _ = distributed.to_host(exp.decode(params, *_decode_args(exp, src_BxS)))
     return np.asarray(tokens_BxL[: src_BxS.shape[0]])
 
 
@@ -49,7 +58,7 @@ def n_best_texts(
     exp: experiment.Experiment, params: Any, src_BxS: np.ndarray
 ) -> list[list[tuple[float, str]]]:
     """Beam search's eval.n_best (score, hypothesis) per row of a host batch, best first."""
-    tokens_BxNxL, _, scores_BxN = jax.device_get(
+    tokens_BxNxL, _, scores_BxN = distributed.to_host(
         exp.decode_n_best(params, *_decode_args(exp, src_BxS))
     )
     n = src_BxS.shape[0]
@@ -75,7 +84,7 @@ def evaluate(
     """Teacher-forced metrics and decode scores on `pairs`; returns (metrics, hypotheses)."""
     sums, hyps = None, []
     for batch in exp.data.eval_batches(pairs):
-        sums = tree_add(sums, jax.device_get(exp.eval_step(params, exp.put_batch(batch))))
+        sums = tree_add(sums, jax.device_get(exp.eval_step(params, exp.put_whole_batch(batch))))
         hyps += decode_texts(exp, params, batch["src_BxS"])
     hyps = hyps[: len(pairs)]
     return {**summarize(sums), **exp.data.score(hyps, pairs)}, hyps
@@ -96,7 +105,10 @@ def beam_grid_rows(exp: experiment.Experiment, params: Any, pairs: list[Pair]) -
 
 
 def write_tables(workdir: str, tables: dict[str, dict[str, list[Row]]], suffix: str = "") -> None:
-    """Writes workdir/<kind><suffix>.json for each kind of `evaluate_sets` table it holds."""
+    """Writes workdir/<kind><suffix>.json for each kind of `evaluate_sets` table it holds
+    (process 0 only)."""
+    if not distributed.is_writer():
+        return
     for kind, by_set in tables.items():
         if by_set:
             length_buckets.write_tables(os.path.join(workdir, f"{kind}{suffix}.json"), by_set)
@@ -164,8 +176,9 @@ def evaluate_sets(
             log.write(step, name, metrics)
             log.write_text(step, f"{name}/examples", examples)
         hyps_dir = os.path.join(workdir, "hypotheses")
-        os.makedirs(hyps_dir, exist_ok=True)
-        write_hypotheses(os.path.join(hyps_dir, f"{name}_step{step}.tsv"), pairs, hyps)
+        if distributed.is_writer():
+            os.makedirs(hyps_dir, exist_ok=True)
+            write_hypotheses(os.path.join(hyps_dir, f"{name}_step{step}.tsv"), pairs, hyps)
         scores = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "eval_seconds")
         logging.info("%-6s step %d | %s\n%s", name, step, scores, examples)
         results[name] = metrics
@@ -193,9 +206,9 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[
     names = list(exp.data.eval_sets())
     results = evaluate_sets(exp, params, step, names, workdir, tables=tables)
     write_tables(workdir, tables, f"_step{step}")
-    atomic_write.write_json(
-        os.path.join(workdir, f"eval_step{step}.json"), {"step": step, **results}
-    )
+    if distributed.is_writer():
+        path = os.path.join(workdir, f"eval_step{step}.json")
+        atomic_write.write_json(path, {"step": step, **results})
     return results
 
 
@@ -246,6 +259,8 @@ def translate(
             found = attention_plot.attention_maps(exp, params, src_BxS, tokens_BxL)
             maps.update(zip([i + 1 for i in chunk], found, strict=True))
     path = os.path.join(workdir, f"decode_step{step}.tsv")
+    if not distributed.is_writer():  # Several processes: process 0 writes the outputs.
+        return list(zip(texts, hyps, strict=True))
     with open(path, "w", encoding="utf-8") as f:
         if n_best > 1:
             lines = _n_best_lines(texts, ranked, n_best)

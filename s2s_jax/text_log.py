@@ -5,6 +5,8 @@ import os
 
 from absl import logging
 
+from s2s_jax import distributed
+
 
 class QuietLibraries(py_logging.Filter):
     """Keeps orbax's INFO chatter (several lines per save) out of the logs."""
@@ -19,7 +21,10 @@ def quiet_libraries() -> None:
 
 
 def log_to_file(path: str) -> None:
-    """Also writes the absl log to `path` (appending), filtered like the console."""
+    """Also writes the absl log to `path` (appending), filtered like the console; with
+    several processes, process 0's log only."""
+    if not distributed.is_writer():
+        return
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     handler = py_logging.FileHandler(path)
     handler.setFormatter(logging.PythonFormatter())

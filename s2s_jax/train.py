@@ -9,6 +9,11 @@ finds a checkpoint in its workdir resumes from it, data position included.
 
 An interrupt (SIGINT or SIGTERM) is acted on between steps: the loop saves a
 checkpoint and raises KeyboardInterrupt. A second interrupt stops at once.
+
+With several processes (distributed.py) each trains on its own rows of every batch.
+Before each step they combine their interrupt and time-budget flags (a small collective,
+so the host waits for the previous step before it starts the next), so all stop at the
+same step and all take part in the save. Process 0 alone writes files.
 """
 
 import contextlib
@@ -25,6 +30,7 @@ from s2s_jax import (
     atomic_write,
     attention_plot,
     checkpointing,
+    distributed,
     evaluate,
     experiment,
     interrupts,
@@ -64,7 +70,7 @@ def train_and_evaluate(
     exp = experiment.build(config, workdir)
     os.makedirs(workdir, exist_ok=True)
     logging.info("Devices: %s", exp.mesh.devices.tolist())
-    stream = exp.data.train_batches()
+    stream = exp.data.train_batches(distributed.share())  # This process's rows of each batch.
     best_metric = exp.data.best_metric
     deferred = interrupts.deferred(second_acts_at_once=True)
     with contextlib.ExitStack() as cleanup, deferred as received:
@@ -87,7 +93,8 @@ def train_and_evaluate(
         else:
             state = exp.initial_state()
         # Only now that any checkpoint here is known to match: a refused config must not replace it.
-        atomic_write.write_text(os.path.join(workdir, "config.json"), config.to_json(indent=1))
+        if distributed.is_writer():
+            atomic_write.write_text(os.path.join(workdir, "config.json"), config.to_json(indent=1))
         logging.info("Model: %s, %d parameters", exp.model_cfg, param_count(state.params))
         log = MetricLog(workdir, resume_step=int(state.step) if resumed else None)
         cleanup.callback(log.close)
@@ -123,12 +130,24 @@ def train_and_evaluate(
             return host
 
         while step < num_steps and not loop["stopped"]:
+            # Several processes stop at the same step: one's clock or interrupt stops them all
+            # (a collective per step), so that all take part in the save.
+            out_of_time, interrupted = distributed.any_process(
+                time.monotonic() > deadline, bool(received)
+            )
+            if interrupted:
+                if pending is not None:  # Another process's interrupt: checked before saved.
+                    sums, pending = tree_add(sums, fetch(pending, step)), None
+                if step not in manager.all_steps():
+                    save(manager)
+                logging.warning("Interrupted: saved step %d in %s", step, manager.directory)
+                raise KeyboardInterrupt(f"interrupted at step {step}; rerun to resume")
             state, step_sums = exp.train_step(state, exp.put_batch(next(stream)))
             step += 1
             if pending is not None:  # Fetch step k−1's metrics while step k runs.
                 sums = tree_add(sums, fetch(pending, step - 1))
             pending = step_sums
-            if time.monotonic() > deadline:
+            if out_of_time:
                 loop["stopped"] = f"(stopped by the time budget at step {step})"
             last = step == num_steps or bool(loop["stopped"])
             # This step's own metrics are checked before it is logged, evaluated or saved.
@@ -155,11 +174,6 @@ def train_and_evaluate(
                 save(manager)
             if last:
                 break
-            if received:
-                if step not in manager.all_steps():
-                    save(manager)
-                logging.warning("Interrupted: saved step %d in %s", step, manager.directory)
-                raise KeyboardInterrupt(f"interrupted at step {step}; rerun to resume")
         if best_manager.latest_step() is None:  # Resumed a run that had not evaluated yet.
             save(best_manager, dev_score(state.params, step))
         best_manager.wait_until_finished()
@@ -175,7 +189,8 @@ def train_and_evaluate(
     # written first, as final_eval.json marks a finished run.
     evaluate.write_tables(workdir, tables)
     final_eval = {"step": step, "best_step": best_step, **results}
-    atomic_write.write_json(os.path.join(workdir, "final_eval.json"), final_eval)
+    if distributed.is_writer():
+        atomic_write.write_json(os.path.join(workdir, "final_eval.json"), final_eval)
     return results
 
 

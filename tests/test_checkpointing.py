@@ -182,12 +182,15 @@ def test_checkpoint_moves_between_backends(tmp_path, saved_backend, other_backen
     manager.close()
 
     other = tiny_config(model__backend=other_backend, model__scan_unroll=2, model__remat=True)
-    restored, _ = _latest_state(other, tmp_path)
+    # Restored by the experiment that trains on: a train state goes with the experiment that
+    # built or restored it (its optimizer is part of the state's shardings tree).
+    other_exp = experiment.build(other, str(tmp_path))
+    manager = checkpointing.make_manager(tmp_path, max_to_keep=1, read_only=True)
+    restored, _ = other_exp.restore(manager)
+    manager.close()
     _assert_states_equal(restored, state)
     batch = next(stream)
-    new_other, sums_other = experiment.build(other, str(tmp_path)).train_step(
-        restored, exp.put_batch(batch)
-    )
+    new_other, sums_other = other_exp.train_step(restored, exp.put_batch(batch))
     new_saved, sums_saved = exp.train_step(state, exp.put_batch(batch))
     np.testing.assert_allclose(sums_other["objective_sum"], sums_saved["objective_sum"], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(new_other.params), jax.tree.leaves(new_saved.params),

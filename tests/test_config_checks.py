@@ -39,6 +39,9 @@ def test_en_ko_configs_are_valid(variant):
         ("task__name", "translate", r"config\.task\.name='translate'"),
         ("task__num_symbols", 53, r"config\.task\.num_symbols=53"),
         ("devices", 0, r"config\.devices=0"),
+        ("sharding__model", 2, r"config\.sharding\.model=2 is invalid: expected 1 \(no layer"),
+        ("sharding__fsdp", 1, r"config\.sharding\.fsdp=1 is invalid: expected True or False"),
+        ("sharding__batch_multiple", 0, r"config\.sharding\.batch_multiple=0 is invalid"),
         ("eval__beam_size", 0, r"config\.eval\.beam_size=0 is invalid.*decode='beam'"),
         ("eval__decode", "top_k", r"config\.eval\.decode='top_k' is invalid.*'sample'"),
         ("eval__n_best", 0, r"config\.eval\.n_best=0 is invalid: expected an integer > 0"),
@@ -147,6 +150,30 @@ def test_batch_not_divisible_by_devices(make_config, field, size):
     # With config.devices=4 the same batch size is fine.
     config.devices = 4
     validate(config, NUM_DEVICES)
+
+
+def test_token_budget_rows_are_checked_against_the_data_axis():
+    """With data.max_tokens, the rows are multiples of sharding.batch_multiple (not of
+    train.batch_size): the 'data' axis must divide it, and the budget hold that many rows of
+    the longest bucket (48 tokens in the English-Korean config)."""
+    config = en_ko.get_config("smoke")
+    config.data.max_tokens, config.train.batch_size = 8 * 48, 12  # 12 rows: unused here.
+    validate(config, NUM_DEVICES)
+    config.sharding.batch_multiple = 4
+    with pytest.raises(
+        ConfigError,
+        match=r"config\.sharding\.batch_multiple=4 must be divisible by the 8 devices .*'data'",
+    ):
+        validate(config, NUM_DEVICES)
+    config.devices = 4
+    validate(config, NUM_DEVICES)
+    config.data.max_tokens = 100
+    with pytest.raises(
+        ConfigError,
+        match=r"config\.data\.max_tokens=100 must hold config\.sharding\.batch_multiple=4 rows "
+        r"of the longest bucket \(48 tokens.*>= 192",
+    ):
+        validate(config, NUM_DEVICES)
 
 
 def test_more_devices_than_exist(make_config):

@@ -21,7 +21,8 @@ def test_a_bad_config_is_refused_before_anything_is_built(tmp_path):
 
 
 def test_batches_are_split_over_the_data_axis_and_the_state_is_replicated(exp):
-    assert exp.mesh.axis_names == ("data",) and exp.mesh.size == jax.device_count() == 8
+    assert exp.mesh.axis_names == ("data", "model") and exp.mesh.size == jax.device_count() == 8
+    assert dict(exp.mesh.shape) == {"data": 8, "model": 1}  # config.sharding.model = 1.
     batch = exp.put_batch(next(exp.data.train_batches()))
     rows = {s.data.shape[0] for s in batch["src_BxS"].addressable_shards}
     assert rows == {exp.config.train.batch_size // 8}
@@ -36,7 +37,7 @@ def test_batches_are_split_over_the_data_axis_and_the_state_is_replicated(exp):
 
 def test_config_devices_picks_the_first_devices(tmp_path):
     two = experiment.build(tiny_config(devices=2), str(tmp_path))
-    assert list(two.mesh.devices) == jax.devices()[:2]
+    assert list(two.mesh.devices.flat) == jax.devices()[:2]
     src_BxS = np.zeros((4, 3), np.int32)
     assert len(two.put_batch(src_BxS).addressable_shards) == 2
 

@@ -10,6 +10,7 @@ import matplotlib.image
 import numpy as np
 from helpers import tensorboard_events
 
+from s2s_jax import distributed
 from s2s_jax.metric_log import MetricLog
 
 
@@ -31,6 +32,17 @@ def test_lines_are_readable_before_close_and_appended_by_a_second_log(tmp_path):
     assert [(m["step"], m["split"]) for m in _lines(log.path)] == [(10, "train"), (20, "eval")]
     events = glob.glob(os.path.join(tmp_path, "tensorboard", "events.out.tfevents.*"))
     assert events and all(os.path.getsize(e) > 0 for e in events)
+
+
+def test_only_the_writer_process_writes(tmp_path, monkeypatch):
+    """In a process other than 0 (of several) the log takes every call and writes nothing."""
+    monkeypatch.setattr(distributed, "is_writer", lambda: False)
+    log = MetricLog(str(tmp_path / "run"))
+    log.write(10, "train", {"loss": 1.5})
+    log.write_text(10, "eval/examples", "a -> b")
+    log.write_image(10, "eval/attention", np.zeros((2, 2, 3), np.uint8))
+    log.close()
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_image_is_written_to_tensorboard_and_reads_back(tmp_path):

@@ -9,7 +9,7 @@ import orbax.checkpoint
 import pytest
 from absl import logging
 
-from s2s_jax import text_log
+from s2s_jax import distributed, text_log
 
 # A module of the installed orbax, so the filter is checked against orbax's real path.
 ORBAX_FILE = orbax.checkpoint.__file__
@@ -81,6 +81,16 @@ def test_log_to_file_appends_filtered_lines(tmp_path: Path) -> None:
                                                             "second run"]  # fmt: skip
     assert [line[0] for line in lines] == ["I", "W", "E"]  # absl's level letters.
     assert lines[0].rpartition("] ")[0].split()[-1] == f"{os.path.basename(OUR_FILE)}:7"
+
+
+@pytest.mark.usefixtures("absl_handlers")
+def test_log_to_file_only_in_the_writer_process(tmp_path: Path, monkeypatch) -> None:
+    """A process other than 0 (of several) adds no file handler and creates nothing."""
+    monkeypatch.setattr(distributed, "is_writer", lambda: False)
+    before = list(logging.get_absl_logger().handlers)
+    text_log.log_to_file(str(tmp_path / "logs" / "train.log"))
+    assert logging.get_absl_logger().handlers == before
+    assert not (tmp_path / "logs").exists()
 
 
 def test_quiet_libraries_filters_the_console() -> None:

@@ -13,7 +13,7 @@ decoder has more parameters (c enters each step's gates and the output layer).
 Variants:
 - `en_ko` (the default): English-Korean on Tatoeba, 10 minutes of training per trial,
   chrF and BLEU on dev and Tatoeba test.
-- `smoke`: the generated reverse task shrunk to seconds, seeds 0 and 1, for the tests.
+- `smoke`: the generated reverse task shrunk to seconds, seed 0 only, for the tests.
 
 The figure: a bar per decoder for each score, mean ± std over seeds, each seed a dot.
 """

@@ -25,7 +25,7 @@ Variants:
 - `en_ko`: English-Korean on Tatoeba, 10 minutes of training per trial; chrF on the
   Tatoeba test set per bucket of 5 English words (1-5, ..., 16-20, 21+).
 - `smoke`: the copy task shrunk to seconds (sources of 1-12 symbols, buckets 1-4, 5-8,
-  9+; basic hidden 24: 6,746 parameters, bahdanau hidden 13: 6,813), seeds 0 and 1, for
+  9+; basic hidden 24: 6,746 parameters, bahdanau hidden 13: 6,813), seed 0 only, for
   the tests.
 
 The figure: the bucket score against source length, mean ± std over seeds per model.

@@ -17,7 +17,7 @@ Variants:
 - `en_ko` (the default): English-Korean on Tatoeba, 10 minutes of training per trial,
   chrF and BLEU on dev and Tatoeba test.
 - `smoke`: the generated reverse task shrunk to seconds, two of the models (luong dot
-  without input feeding, bahdanau), seeds 0 and 1, for the tests.
+  without input feeding, bahdanau), seed 0 only, for the tests.
 
 The figure: a bar per model for each score, mean ± std over seeds, each seed a dot.
 """

@@ -21,7 +21,7 @@ Variants:
   exact match (token accuracy 0.90), the unreversed one 0.00 (0.59).
 - `en_ko`: English-Korean on Tatoeba (experiments/en_ko.py's basic model, 10 minutes
   of training per trial), scored by chrF on dev and Tatoeba test.
-- `smoke`: the generated copy task shrunk to seconds, seeds 0 and 1 (the tests run it).
+- `smoke`: the generated copy task shrunk to seconds, seed 0 only (the tests run it).
 
 The figure: the dev metric against steps per condition (metrics.jsonl), and a table of
 the best checkpoint's scores, mean ± std over seeds.

@@ -3,7 +3,10 @@
 `config.benchmark.grid` holds one list per axis; every combination is a point.
 Each axis sets one field of the experiment config (`FIELDS`); `lengths` is a
 list of (source, target) pairs that set the synthetic data's lengths together.
-`validate` checks a benchmark config with config_checks' rules before anything runs.
+The axes of `OPTIONAL` may be left out (then the config's own field holds):
+`devices` sets config.devices, the device count of the scaling plot (report.py).
+`validate` checks a benchmark config with config_checks' rules before anything runs;
+`runnable` sets aside the points that need more devices than exist.
 """
 
 import itertools
@@ -26,7 +29,9 @@ FIELDS = {
     "decoder": "model.decoder",
     "remat": "model.remat",
     "loss_chunk": "train.loss_chunk_size",
+    "devices": "devices",
 }
+OPTIONAL = ("devices",)
 
 
 def grid_points(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
@@ -43,7 +48,7 @@ def grid_points(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
 
 def point_fields(point: dict[str, Any]) -> dict[str, Any]:
     """The dotted experiment config fields a point sets."""
-    fields = {dotted: point[axis] for axis, dotted in FIELDS.items() if axis != "lengths"}
+    fields = {d: point[axis] for axis, d in FIELDS.items() if axis != "lengths" and axis in point}
     src, tgt = FIELDS["lengths"]
     return {**fields, src: point["src_len"], tgt: point["tgt_len"]}
 
@@ -55,9 +60,23 @@ def point_config(
     c = ml_collections.ConfigDict(config.to_dict())
     del c["benchmark"]
     for dotted, value in point_fields(point).items():
-        section, key = dotted.split(".")
-        c[section][key] = value
+        section, _, key = dotted.rpartition(".")
+        (c[section] if section else c)[key] = value
     return c
+
+
+def point_devices(point: dict[str, Any], config: ml_collections.ConfigDict) -> int:
+    """The devices a point asks for: its `devices` axis, else config.devices (-1: all)."""
+    return point.get("devices", config.devices)
+
+
+def runnable(
+    config: ml_collections.ConfigDict, num_devices: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the points that fit on `num_devices` devices, the ones that need more)."""
+    points = grid_points(config)
+    fits = [p for p in points if point_devices(p, config) <= num_devices]
+    return fits, [p for p in points if p not in fits]
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str) -> None:
@@ -68,9 +87,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str)
     """
     config_checks.check_fields(config, config_checks.BENCHMARK_RULES)
     grid = config.benchmark.grid
-    if set(grid) != set(FIELDS):
+    if not set(FIELDS) - set(OPTIONAL) <= set(grid) <= set(FIELDS):
         raise ConfigError(
-            f"config.benchmark.grid has axes {sorted(grid)}; expected exactly {sorted(FIELDS)}"
+            f"config.benchmark.grid has axes {sorted(grid)}; expected exactly "
+            f"{sorted(set(FIELDS) - set(OPTIONAL))}, and optionally {list(OPTIONAL)}"
         )
     for axis, values in grid.items():
         if not isinstance(values, list | tuple) or not values:
@@ -92,8 +112,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str)
                     f"{expected} (for config.{field})"
                 )
     for point in grid_points(config):
-        try:
-            config_checks.validate(point_config(config, point), num_devices)
+        try:  # A point for more devices than exist is checked as if they did (`runnable`).
+            wanted = max(num_devices, point_devices(point, config))
+            config_checks.validate(point_config(config, point), wanted)
         except ConfigError as e:
             raise ConfigError(f"config.benchmark.grid point {point}: {e}") from e
         config_checks.check_backend(

@@ -81,6 +81,10 @@ def measure_speed(
 
     exp, state, batch, compiled, compile_s = _train_setup(config, workdir)
     B, T = batch["tgt_out_BxT"].shape
+    num_devices = exp.mesh.devices.size
+    # The peak of all the point's devices; on CPU, where the measured peak is the host's (a
+    # matmul on all its cores), fake devices share it.
+    peak_flops *= 1 if exp.mesh.devices.flat[0].platform == "cpu" else num_devices
     holder = {"state": state}
 
     def one_step():
@@ -92,6 +96,7 @@ def measure_speed(
     steps_s, steps_min, steps_max = _timed(one_step, settings["reps"], settings["calls_per_rep"])
     step_flops = flops.train_flops(exp.model_cfg, B, batch["src_BxS"].shape[1], T)
     result = {
+        "num_devices": num_devices,
         "compile_s": compile_s,
         "train_steps_per_s": steps_s,
         "train_steps_per_s_min": steps_min,

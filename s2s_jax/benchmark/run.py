@@ -18,6 +18,12 @@ belong to that point alone. Per point:
 Writes workdir/benchmark.jsonl (one line per point, with the device, versions,
 the point and its whole config), benchmark.md (a table) and benchmark.png
 (tokens/s against batch size, and step time against length) (report.py).
+
+Scaling: points that differ only in their device count (the grid's `devices`
+axis) also give tokens/s against the device count, with the speedup and the
+efficiency against linear scaling: a table in benchmark.md and
+benchmark_scaling.png. A point that needs more devices than exist is skipped,
+and the log says so.
 """
 
 import concurrent.futures
@@ -30,7 +36,7 @@ import ml_collections
 from absl import logging
 
 from s2s_jax.benchmark import flops, grid, measure, report
-from s2s_jax.errors import UserError
+from s2s_jax.errors import ConfigError, UserError
 
 
 def _environment(peak: float, peak_source: str) -> dict[str, Any]:
@@ -60,6 +66,15 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
     import jax
 
     grid.validate(config, jax.device_count(), jax.devices()[0].platform)
+    points, skipped = grid.runnable(config, jax.device_count())
+    for point in skipped:
+        logging.warning("Skipping point %s: it needs %d devices, and %d exist", point,
+                        grid.point_devices(point, config), jax.device_count())  # fmt: skip
+    if not points:
+        raise ConfigError(
+            f"every point of config.benchmark.grid needs more than the {jax.device_count()} "
+            "devices that exist (config.benchmark.grid.devices)"
+        )
     os.makedirs(workdir, exist_ok=True)
     settings = config.benchmark.to_dict()
     del settings["grid"]
@@ -67,7 +82,7 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
     rows = []
     path = os.path.join(workdir, "benchmark.jsonl")
     context = multiprocessing.get_context("spawn")
-    for i, point in enumerate(grid.grid_points(config)):
+    for i, point in enumerate(points):
         peak, source = peaks[point["dtype"]]
         point_cfg = grid.point_config(config, point).to_dict()
         result = {}
@@ -84,6 +99,10 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
         logging.info("Point %d: %s -> %.0f train tok/s, %.1f%% of peak", i + 1, point,
                      row["train_tgt_tokens_per_s"], 100 * row["utilization"])  # fmt: skip
     table = report.markdown_table(rows)
+    if scaling := report.scaling(rows):
+        table += "\nScaling (train tokens/s against the device count):\n\n"
+        table += report.scaling_table(scaling)
+        report.plot_scaling(scaling, os.path.join(workdir, "benchmark_scaling.png"))
     with open(os.path.join(workdir, "benchmark.md"), "w", encoding="utf-8") as f:
         f.write(table)
     report.plot(rows, os.path.join(workdir, "benchmark.png"))

@@ -9,6 +9,7 @@
 
 import ml_collections
 
+from s2s_jax import distributed
 from s2s_jax.data.base import Batch, Data, Pair, TrainBatches
 
 __all__ = ["KINDS", "Batch", "Data", "Pair", "TrainBatches", "make_data"]
@@ -16,10 +17,12 @@ __all__ = ["KINDS", "Batch", "Data", "Pair", "TrainBatches", "make_data"]
 KINDS = ("task", "data", "synthetic")  # The config block that names the dataset; exactly one.
 
 
-def make_data(config: ml_collections.ConfigDict, workdir: str, num_devices: int) -> Data:
+def make_data(config: ml_collections.ConfigDict, workdir: str) -> Data:
     """The dataset a config asks for; translation data keeps its tokenizers in `workdir`.
 
-    Train batch sizes are multiples of `num_devices`, the size of the batch's mesh axis.
+    The batches (which examples, in which order, how many rows) follow from the config
+    alone, never from the device count: a run resumes on another number of devices with the
+    same data position (config_checks makes the mesh's 'data' axis divide the rows).
     Each kind is imported only when named: translation data imports TFDS.
     """
     if "task" in config:
@@ -32,4 +35,5 @@ def make_data(config: ml_collections.ConfigDict, workdir: str, num_devices: int)
         return SyntheticData(config)
     from s2s_jax.data.translation import TranslationData
 
-    return TranslationData(config, workdir, num_devices)
+    # Process 0 first: it prepares the corpora and trains the tokenizers the others then read.
+    return distributed.writer_first(lambda: TranslationData(config, workdir))

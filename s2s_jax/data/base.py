@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from s2s_jax.distributed import ONE_PROCESS, Share
 from s2s_jax.errors import UserError
 
 # src_BxS, tgt_in_BxT, tgt_out_BxT: int32 ids, PAD-padded. Host (numpy) arrays here; the steps
@@ -34,7 +35,11 @@ class Data(Protocol):
     best_metric: str  # The eval metric that picks the best checkpoint (higher is better).
 
     def example_batch(self) -> Batch: ...
-    def train_batches(self) -> TrainBatches: ...
+    def train_batches(self, share: Share = ONE_PROCESS) -> TrainBatches:
+        """The train stream. Its batches hold only `share`'s rows of each global batch: the
+        examples and their order are the same in every process; each makes only its part."""
+        ...
+
     def eval_sets(self) -> dict[str, list[Pair]]:
         """Named held-out sets; the first one selects the best checkpoint."""
         ...

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from absl import logging
 
+from s2s_jax.distributed import ONE_PROCESS, Share
 from s2s_jax.errors import CheckpointError, ConfigError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -57,8 +58,9 @@ def _bucket_batch_sizes(
 ) -> list[int]:
     """Rows per batch of each bucket, a multiple of `multiple_of`.
 
-    Types and ranges are config_checks' (see `BucketedBatches`); since a config's
-    train.batch_size is a multiple of the device count, only direct callers see it rounded.
+    Types and ranges are config_checks' (see `BucketedBatches`); translation.py rounds only
+    a token budget's rows (to sharding.batch_multiple), so only direct callers see a
+    batch_size rounded.
     """
     if (max_tokens is None) == (batch_size is None):
         raise ConfigError(
@@ -89,15 +91,18 @@ class BucketedBatches:
 
     Rows per batch come from a token budget (`max_tokens`: max_tokens // boundary, like
     fairseq's --max-tokens, so B * S <= max_tokens) or a sentence count (`batch_size`),
-    rounded down to a multiple of `multiple_of` (the device count).
+    rounded down to a multiple of `multiple_of` (translation.py: config.sharding.
+    batch_multiple, never the device count, so the batches and the position in them are
+    the same on any number of devices).
 
     Epoch e is planned from (seed, e): examples are shuffled within each bucket and cut
     into batches (the last, partial batch of a bucket is padded with all-PAD rows), then the
     order of all the epoch's batches is shuffled. `state()` is the position in that plan.
+    With several processes, each makes only `share`'s rows of each batch of that plan.
 
     The settings come from a config that config_checks has validated (boundaries:
-    increasing integers > 0; seed and max_tokens: integers >= 0; batch_size: an integer
-    > 0 divisible by the device count, `multiple_of`); they are not checked again here.
+    increasing integers > 0; seed and max_tokens: integers >= 0; batch_size and
+    multiple_of: integers > 0); they are not checked again here.
     A ConfigError is raised only for what it cannot know: both or neither of max_tokens
     and batch_size (this class's contract), a token budget too small for `multiple_of`
     rows of the longest bucket, and examples of which none fits the largest bucket.
@@ -112,9 +117,10 @@ class BucketedBatches:
         max_tokens: int | None = None,
         batch_size: int | None = None,
         multiple_of: int = 1,
+        share: Share = ONE_PROCESS,
     ):
         boundaries = list(boundaries)
-        self.boundaries, self.seed = boundaries, int(seed)
+        self.boundaries, self.seed, self.share = boundaries, int(seed), share
         self._sizes = _bucket_batch_sizes(boundaries, max_tokens, batch_size, multiple_of)
         self._examples = examples
         self._src_len = np.array([len(s) for s, _ in examples], np.int64)
@@ -209,6 +215,6 @@ class BucketedBatches:
         self._batch += 1
         if self._batch == self.batches_per_epoch:
             self._epoch, self._batch = self._epoch + 1, 0
-        boundary = self.boundaries[k]
-        pairs = [self._examples[i] for i in indices]
-        return pad_batch(pairs, boundary, boundary, self._sizes[k])
+        boundary, rows = self.boundaries[k], self.share.rows(self._sizes[k])
+        pairs = [self._examples[i] for i in indices[rows]]  # This process's rows only.
+        return pad_batch(pairs, boundary, boundary, rows.stop - rows.start)

@@ -22,6 +22,7 @@ import numpy as np
 
 from s2s_jax.data.base import Batch, IndexedBatches, Pair, TrainBatches, exact_match
 from s2s_jax.data.batching import pad_batch, pad_sources
+from s2s_jax.distributed import ONE_PROCESS, Share
 from s2s_jax.errors import ConfigError
 from s2s_jax.vocab import PAD_ID, CharVocab
 
@@ -119,11 +120,20 @@ def eval_pairs(task: Task, seed: int, num_examples: int) -> list[Pair]:
 
 class TrainStream(IndexedBatches):
     """Endless train batches of `batch_size` pairs whose sources are not in `exclude`;
-    batch k is a pure function of (seed, k)."""
+    batch k is a pure function of (seed, k). Each holds only `share`'s rows: every process
+    draws the whole batch's pairs (strings) and encodes its own."""
 
-    def __init__(self, task: Task, seed: int, batch_size: int, exclude: set[str]):
+    def __init__(
+        self,
+        task: Task,
+        seed: int,
+        batch_size: int,
+        exclude: set[str],
+        share: Share = ONE_PROCESS,
+    ):
         super().__init__(seed, self._batch)
         self.task, self.batch_size, self._exclude = task, batch_size, exclude
+        self._rows = share.rows(batch_size)
 
     def _batch(self, rng: np.random.Generator) -> Batch:
         pairs = []
@@ -132,7 +142,7 @@ class TrainStream(IndexedBatches):
             if src not in self._exclude:
                 pairs.append((src, tgt))
                 if len(pairs) == self.batch_size:
-                    return encode_batch(self.task, pairs)
+                    return encode_batch(self.task, pairs[self._rows])
         raise ConfigError(
             f"task {self.task.name!r}: almost every draw is a held-out eval source; "
             "lower config.task.num_eval or widen the task"
@@ -172,9 +182,10 @@ class GeneratedData:
     def example_batch(self) -> Batch:
         return encode_batch(self.task, [self.task.sample(np.random.default_rng(0))])
 
-    def train_batches(self) -> TrainBatches:
+    def train_batches(self, share: Share = ONE_PROCESS) -> TrainBatches:
         exclude = {src for src, _ in self._eval}
-        return TrainStream(self.task, self.config.seed, self.config.train.batch_size, exclude)
+        size = self.config.train.batch_size
+        return TrainStream(self.task, self.config.seed, size, exclude, share)
 
     def eval_sets(self) -> dict[str, list[Pair]]:
         return {"eval": self._eval}

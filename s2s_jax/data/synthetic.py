@@ -12,6 +12,7 @@ import numpy as np
 
 from s2s_jax.data.base import Batch, IndexedBatches, Pair, exact_match
 from s2s_jax.data.batching import pad_batch, pad_sources
+from s2s_jax.distributed import ONE_PROCESS, Share
 from s2s_jax.errors import UserError
 from s2s_jax.vocab import SPECIALS, content_ids
 
@@ -41,20 +42,20 @@ class SyntheticData:
     def _text(ids: list[int]) -> str:
         return " ".join(map(str, ids))
 
-    def batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        """`batch_size` full-length rows of random ids."""
+    def batch(self, rng: np.random.Generator, batch_size: int, share: Share = ONE_PROCESS) -> Batch:
+        """`batch_size` full-length rows of random ids (only `share`'s rows of them)."""
         pairs = [
             (self._ids(rng, self.src_len), self._ids(rng, self.tgt_len - 1))
             for _ in range(batch_size)
-        ]
-        return pad_batch(pairs, self.src_len, self.tgt_len, batch_size)
+        ][share.rows(batch_size)]
+        return pad_batch(pairs, self.src_len, self.tgt_len, len(pairs))
 
     def example_batch(self) -> Batch:
         return self.batch(np.random.default_rng(0), 1)
 
-    def train_batches(self) -> IndexedBatches:
+    def train_batches(self, share: Share = ONE_PROCESS) -> IndexedBatches:
         size = self.config.train.batch_size
-        return IndexedBatches(self.config.seed, lambda rng: self.batch(rng, size))
+        return IndexedBatches(self.config.seed, lambda rng: self.batch(rng, size, share))
 
     def eval_sets(self) -> dict[str, list[Pair]]:
         return {"eval": self._eval}

@@ -3,7 +3,8 @@
 A split is named by a spec string:
   'tatoeba:train'                               a split of the en_ko builder (en_ko.py);
   'tfds/ted_hrlr_translate/pt_to_en:validation' any prepared TFDS translation dataset, read
-                                                with config.data.src_key / tgt_key.
+                                                with config.data.src_key / tgt_key;
+  'tatoeba:train[:1000]'                        a TFDS slice of a split.
 
 The tokenizers are trained on the train split's text the first time and saved
 in workdir/tokenizers, so a restored model translates without retraining them.
@@ -19,12 +20,13 @@ from s2s_jax.data import tfds_reader, translation_metrics
 from s2s_jax.data.base import Batch, Pair, exact_match
 from s2s_jax.data.batching import BucketedBatches, pad_batch, pad_sources
 from s2s_jax.data.tokenizer import SubwordTokenizer, load_or_train
+from s2s_jax.distributed import ONE_PROCESS, Share
 from s2s_jax.errors import ConfigError
 
 
 def load_split(spec: str, data: ml_collections.ConfigDict) -> list[Pair]:
     """The (source, target) pairs a spec string names (see the module docstring)."""
-    name, sep, split = spec.rpartition(":")
+    name, sep, split = spec.partition(":")  # The first ':': a slice such as [:10] has one.
     if not sep or not name or not split:
         raise ConfigError(f"split spec {spec!r} is invalid: expected '<dataset>:<split>'")
     if name.startswith("tfds/"):
@@ -82,7 +84,7 @@ class TranslationData:
 
     best_metric = "chrf"
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_devices: int):
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str):
         self.config, data = config, config.data
         self._train = load_split(data.train, data)
         self._eval = {"dev": load_split(data.dev, data)}
@@ -95,7 +97,6 @@ class TranslationData:
         self.boundaries = list(data.bucket_boundaries)
         self.max_len = self.boundaries[-1]
         self.max_decode_len = config.eval.max_decode_len or self.max_len
-        self._num_devices = num_devices
         logging.info(
             "Data: %d train pairs (%s), eval sets %s; vocab %d -> %d",
             len(self._train),
@@ -111,7 +112,7 @@ class TranslationData:
     def example_batch(self) -> Batch:
         return pad_batch(self._encode(self._train[:1]), self.boundaries[0], self.boundaries[0], 1)
 
-    def train_batches(self) -> _Batches:
+    def train_batches(self, share: Share = ONE_PROCESS) -> _Batches:
         data = self.config.data
         return _Batches(
             self._encode(self._train),
@@ -119,7 +120,11 @@ class TranslationData:
             seed=self.config.seed,
             max_tokens=data.max_tokens or None,
             batch_size=None if data.max_tokens else self.config.train.batch_size,
-            multiple_of=self._num_devices,
+            # A token budget's rows are rounded to sharding.batch_multiple, a config value and
+            # not the device count, so the batches are the same on any device count; a
+            # sentence count is used as it is. (The 'data' mesh axis must divide either.)
+            multiple_of=self.config.sharding.batch_multiple if data.max_tokens else 1,
+            share=share,
         )
 
     def eval_sets(self) -> dict[str, list[Pair]]:

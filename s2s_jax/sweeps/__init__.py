@@ -1,9 +1,10 @@
-"""Hyperparameter sweeps: declared beside the experiment config, run as one subprocess per trial.
+"""Hyperparameter sweeps: declared beside the experiment config, run as one process per trial.
 
 - spec.py:    what `get_sweep(arg)` returns (`Sweep`) and the helpers that build
               trials (`product`, `zipped`, `random_search`); trial names.
 - plan.py:    the trials checked against the config and against the workdir.
-- runner.py:  trials as `launch.py` subprocesses; `run_sweep` and `write_report`.
+- runner.py:  trials as `launch.py` processes; `run_sweep` and `write_report`.
+- executors.py: where they run: subprocesses of this host, or SLURM jobs (submitit).
 - devices.py: the accelerators each running trial may use.
 - files.py:   the workdir's files; report.py: results table and plot.
 

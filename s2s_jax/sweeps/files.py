@@ -5,6 +5,7 @@ W/<trial>/overrides.json   the trial's overrides: {"experiment", "swept", "share
 W/<trial>/status.json      how its last run ended: status, exit_code, error, wall_seconds, ...
 W/<trial>/final_eval.json  written by the trial's training run (train.py)
 W/<trial>/stdout.log, stderr.log   the trial's output, appended over reruns
+W/<trial>/slurm/           submitit's files of the trial's jobs (--sweep_executor=slurm)
 W/results.csv, results.md, results.png, sweep.log
 """
 

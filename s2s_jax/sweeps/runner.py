@@ -1,36 +1,39 @@
-"""Runs a sweep's trials, each a launch.py subprocess training in W/<trial-name>.
+"""Runs a sweep's trials, each a launch.py process training in W/<trial-name>.
 
 - Trials that finished (final_eval.json and an 'ok' status.json) are skipped;
   the others run, and an interrupted one resumes from its own checkpoints.
-- Up to `len(slot_envs)` trials run at once; the trial in slot i gets
-  slot_envs[i] added to its environment (its share of the accelerators).
+- An executor (executors.py) starts them, up to `executor.slots` at once: as
+  subprocesses of the sweep (`Local`: the trial in slot i gets that slot's share of
+  the accelerators) or as SLURM jobs (`Submitit`). Everything else is done here,
+  the same way for both.
 - A trial's stdout and stderr are appended to W/<trial>/stdout.log, stderr.log;
   how it ended goes to W/<trial>/status.json: ok, failed (a non-zero exit, no
   final_eval.json, or NaN in it) with the exit code and the last lines of
   stderr, or interrupted. A failure does not stop the sweep; at the end the
   failed trials are reported in a SweepFailedError.
+- A trial that an earlier run of the sweep left running as a SLURM job (the sweep
+  process died) is waited for, not submitted twice (`Executor.attach`).
 - SIGINT/SIGTERM are forwarded to the running trials, which save a checkpoint
-  and stop; the sweep then stops too, and a rerun resumes. Trials run in their
-  own process group, so a Ctrl-C in the terminal reaches them once, forwarded.
+  and stop (SLURM jobs: see executors.py); the sweep then stops too, and a rerun
+  resumes. Local trials run in their own process group, so a Ctrl-C in the terminal
+  reaches them once, forwarded.
 - Each finished trial logs one line with its result, the elapsed time and an ETA;
   the results table and plot are rewritten when the sweep stops (report.py).
 """
 
-import contextlib
 import dataclasses
 import datetime
 import os
-import subprocess
 import time
-from typing import IO, Any
+from typing import Any
 
 import ml_collections
 from absl import logging
 
 from s2s_jax import interrupts, text_log
-from s2s_jax.errors import UserError
+from s2s_jax.errors import ConfigError, UserError
 from s2s_jax.progress import format_duration
-from s2s_jax.sweeps import devices, files, report, spec
+from s2s_jax.sweeps import devices, executors, files, report, spec
 from s2s_jax.sweeps.plan import Plan, Trial, command, make_plan, prepare
 
 _ERROR_LINES = 20  # Lines of stderr kept in status.json.
@@ -60,46 +63,48 @@ def is_finished(trial_dir: str) -> bool:
 class _Running:
     trial: Trial
     slot: int
-    proc: subprocess.Popen
+    started: executors.Started
     start: float
-    logs: list[IO[bytes]]
     stderr_offset: int  # Where this attempt's stderr starts in stderr.log.
 
 
 def _start(
-    plan: Plan, trial: Trial, workdir: str, launcher: list[str], slot: int, env: dict[str, str]
+    plan: Plan,
+    trial: Trial,
+    workdir: str,
+    launcher: list[str],
+    slot: int,
+    executor: executors.Executor,
 ) -> _Running:
     trial_dir = os.path.join(workdir, trial.name)
     status_path = os.path.join(trial_dir, files.STATUS)
     previous = files.read_json(status_path) or {}
     attempt = previous.get("attempts", 0) + 1
     argv = command(plan, trial, workdir, launcher)
-    names = (files.STDOUT, files.STDERR)
-    logs = [open(os.path.join(trial_dir, n), "ab") for n in names]  # noqa: SIM115 (see _finish)
     now = datetime.datetime.now().isoformat(timespec="seconds")
-    for log in logs:
-        log.write(f"==== attempt {attempt}, {now}: {' '.join(argv)}\n".encode())
-        log.flush()
-    files.write_json(
-        status_path,
-        {
-            "status": files.RUNNING,
-            "attempts": attempt,
-            "wall_seconds": previous.get("wall_seconds", 0.0),
-            "started": now,
-            "env": env,
-        },
-    )
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=logs[0],
-        stderr=logs[1],
-        env={**os.environ, **env},
-        start_new_session=True,  # Signals reach it only through the sweep.
-    )
-    logging.info("start  %s (attempt %d)%s", trial.name, attempt, f" with {env}" if env else "")
-    return _Running(trial, slot, proc, time.monotonic(), logs, logs[1].tell())
+    for name in (files.STDOUT, files.STDERR):
+        with open(os.path.join(trial_dir, name), "ab") as log:
+            log.write(f"==== attempt {attempt}, {now}: {' '.join(argv)}\n".encode())
+    stderr_offset = os.path.getsize(os.path.join(trial_dir, files.STDERR))
+    started = executor.start(argv, trial_dir, slot)
+    status = {"status": files.RUNNING, "attempts": attempt, "started": now, **started.info}
+    status |= {"wall_seconds": previous.get("wall_seconds", 0.0), "stderr_offset": stderr_offset}
+    files.write_json(status_path, status)
+    where = ", ".join(f"{k} {v}" for k, v in started.info.items() if v)
+    logging.info("start  %s (attempt %d)%s", trial.name, attempt, f" with {where}" if where else "")
+    return _Running(trial, slot, started, time.monotonic(), stderr_offset)
+
+
+def _attach(trial: Trial, workdir: str, slot: int, executor: executors.Executor) -> _Running | None:
+    """The trial as an earlier run of the sweep left it running (a SLURM job), if it still
+    runs or has ended with a result; None if it is to start anew."""
+    status = files.read_json(os.path.join(workdir, trial.name, files.STATUS)) or {}
+    if status.get("status") != files.RUNNING or (started := executor.attach(status)) is None:
+        return None
+    where = ", ".join(f"{k} {v}" for k, v in started.info.items() if v)
+    logging.info("attach %s (attempt %d) with %s, started by an earlier run of the sweep",
+                 trial.name, status["attempts"], where)  # fmt: skip
+    return _Running(trial, slot, started, time.monotonic(), status["stderr_offset"])
 
 
 def _stderr_tail(path: str, offset: int) -> str:
@@ -109,15 +114,14 @@ def _stderr_tail(path: str, offset: int) -> str:
     return "\n".join(lines[-_ERROR_LINES:])
 
 
-def _finish(run: _Running, workdir: str, interrupted: bool) -> dict:
-    """Writes the trial's status.json after its process ended; returns it."""
-    for log in run.logs:
-        log.close()
+def _finish(run: _Running, ended: executors.Exit, workdir: str, interrupted: bool) -> dict:
+    """Writes the trial's status.json after it ended; returns it."""
     trial_dir = os.path.join(workdir, run.trial.name)
     status_path = os.path.join(trial_dir, files.STATUS)
     previous = files.read_json(status_path) or {}
-    code = run.proc.returncode
+    code = ended.code
     error = _stderr_tail(os.path.join(trial_dir, files.STDERR), run.stderr_offset)
+    error = f"{error}\n{ended.error}".strip()  # The executor's account last: it says most.
     final = files.read_json(os.path.join(trial_dir, files.FINAL_EVAL))
     if code == 0 and final is None:
         status, error = files.FAILED, f"exited 0 without {files.FINAL_EVAL}"
@@ -126,13 +130,14 @@ def _finish(run: _Running, workdir: str, interrupted: bool) -> dict:
     elif code == 0:
         status, error = files.OK, ""
     else:
-        status = files.INTERRUPTED if interrupted else files.FAILED
+        status = files.INTERRUPTED if interrupted or ended.signalled else files.FAILED
+    seconds = time.monotonic() - run.start if ended.seconds is None else ended.seconds
     result = {
         **previous,
         "status": status,
         "exit_code": code,
         "error": error,
-        "wall_seconds": previous.get("wall_seconds", 0.0) + time.monotonic() - run.start,
+        "wall_seconds": previous.get("wall_seconds", 0.0) + seconds,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     files.write_json(status_path, result)
@@ -147,13 +152,11 @@ def _last_line(text: str) -> str:
 class _Scheduler:
     """The trials still to run, the ones running, and what the finished ones gave."""
 
-    def __init__(
-        self, plan: Plan, workdir: str, launcher: list[str], slot_envs: list[dict[str, str]]
-    ):
-        self.plan, self.workdir, self.launcher, self.slot_envs = plan, workdir, launcher, slot_envs
+    def __init__(self, plan: Plan, workdir: str, launcher: list[str], executor: executors.Executor):
+        self.plan, self.workdir, self.launcher, self.executor = plan, workdir, launcher, executor
         self.todo = [t for t in plan.trials if not is_finished(os.path.join(workdir, t.name))]
         self.total, self.start = len(self.todo), time.monotonic()
-        self.free, self.running = list(range(len(slot_envs))), []
+        self.free, self.running = list(range(executor.slots)), []
         self.durations: list[float] = []
         self.failed: list[str] = []  # 'name (exit code: last line of stderr)'.
         self.stopped: list[str] = []
@@ -163,22 +166,26 @@ class _Scheduler:
         while self.todo and self.free:
             slot = self.free.pop(0)
             trial = self.todo.pop(0)
-            env = self.slot_envs[slot]
-            self.running.append(_start(self.plan, trial, self.workdir, self.launcher, slot, env))
+            self.running.append(
+                _attach(trial, self.workdir, slot, self.executor)
+                or _start(self.plan, trial, self.workdir, self.launcher, slot, self.executor)
+            )
 
     def forward(self, signum: int) -> None:
         logging.warning("Signal %d: stopping the running trials (they save a checkpoint)", signum)
         for r in self.running:
-            with contextlib.suppress(ProcessLookupError):
-                r.proc.send_signal(signum)
+            r.started.interrupt(signum)
 
     def collect_finished(self, interrupted: bool) -> None:
-        """Records and logs the trials whose process ended."""
-        for r in [r for r in self.running if r.proc.poll() is not None]:
+        """Records and logs the trials that ended."""
+        for r in list(self.running):
+            ended = r.started.poll()
+            if ended is None:
+                continue
             self.running.remove(r)
             self.free = sorted([*self.free, r.slot])
-            status = _finish(r, self.workdir, interrupted)
-            seconds = time.monotonic() - r.start
+            status = _finish(r, ended, self.workdir, interrupted)
+            seconds = time.monotonic() - r.start if ended.seconds is None else ended.seconds
             if status["status"] == files.INTERRUPTED:
                 self.stopped.append(r.trial.name)
                 took = format_duration(seconds)
@@ -186,7 +193,10 @@ class _Scheduler:
                 continue
             self.durations.append(seconds)
             if status["status"] == files.FAILED:
-                error = f"exit {status['exit_code']}: {_last_line(status['error'])}"
+                code = status["exit_code"]
+                error = f"{'no exit code' if code is None else f'exit {code}'}: " + _last_line(
+                    status["error"]
+                )
                 self.failed.append(f"{r.trial.name} ({error})")
                 result = f"FAILED, {error}"
             else:
@@ -195,7 +205,7 @@ class _Scheduler:
                 shown = "missing from final_eval.json" if value is None else f"{value:.4g}"
                 result = f"ok, {self.plan.metric} {shown}"
             left = len(self.todo) + len(self.running)
-            eta = eta_seconds(self.durations, left, len(self.slot_envs))
+            eta = eta_seconds(self.durations, left, self.executor.slots)
             logging.info(
                 "[%d/%d] %s: %s, in %s | elapsed %s, ETA %s",
                 len(self.durations), self.total, r.trial.name, result, format_duration(seconds),
@@ -204,19 +214,19 @@ class _Scheduler:
             )  # fmt: skip
 
 
-def run(plan: Plan, workdir: str, launcher: list[str], slot_envs: list[dict[str, str]]) -> None:
-    """Runs the trials of `plan` not yet finished (the workdir is `prepare`d).
+def run(plan: Plan, workdir: str, launcher: list[str], executor: executors.Executor) -> None:
+    """Runs the trials of `plan` not yet finished (the workdir is `prepare`d) on `executor`.
 
     `launcher` is [python, launch.py, extra flags...]. Raises KeyboardInterrupt
     if interrupted, SweepFailedError if a trial failed; writes the report either way.
     """
-    sched = _Scheduler(plan, workdir, launcher, slot_envs)
+    sched = _Scheduler(plan, workdir, launcher, executor)
     for trial in plan.trials:
         if trial not in sched.todo:
             logging.info("skip   %s: finished in an earlier run", trial.name)
     logging.info(
         "Sweep of %d trials in %s: %d to run, %d at a time",
-        len(plan.trials), workdir, len(sched.todo), len(slot_envs),
+        len(plan.trials), workdir, len(sched.todo), executor.slots,
     )  # fmt: skip
     with interrupts.deferred(second_acts_at_once=False) as received:
         forwarded = 0
@@ -243,6 +253,33 @@ def run(plan: Plan, workdir: str, launcher: list[str], slot_envs: list[dict[str,
         )
 
 
+def make_executor(
+    kind: str,
+    num_trials: int,
+    platform: str | None = None,
+    parallel: int | None = None,
+    declared_slurm: dict[str, Any] | None = None,
+    slurm_flags: dict[str, Any] | None = None,
+) -> executors.Executor:
+    """The executor of --sweep_executor=`kind` ('local' or 'slurm').
+
+    local: `parallel` trials at a time (None: one per accelerator, or 1 on CPU).
+    slurm: `parallel` jobs submitted at a time (None: all `num_trials` at once; SLURM
+    queues them); their settings are Sweep.slurm (`declared_slurm`) overridden by the
+    --slurm_* flags given (`slurm_flags`: partition, gpus_per_trial, time_min, and
+    --slurm_extra's keys), see executors.slurm_settings.
+    """
+    if kind == "local":
+        return executors.Local(devices.slot_envs(platform, parallel)[1])
+    if kind != "slurm":
+        raise ConfigError(
+            f"--sweep_executor={kind!r} is invalid: expected one of {executors.EXECUTORS}"
+        )
+    settings = executors.slurm_settings(declared_slurm, slurm_flags or {})
+    slots = num_trials if parallel is None else parallel
+    return executors.Submitit("slurm", slots, executors.slurm_parameters(settings))
+
+
 def run_sweep(
     config_spec: str,
     config: ml_collections.ConfigDict,
@@ -251,6 +288,8 @@ def run_sweep(
     launcher: list[str],
     platform: str | None = None,
     parallel: int | None = None,
+    executor: str = "local",
+    slurm_flags: dict[str, Any] | None = None,
 ) -> None:
     """Trains every trial of the experiment file's `get_sweep(arg)` not yet finished.
 
@@ -258,15 +297,17 @@ def run_sweep(
     `cli_overrides` the sweep's --config.* flags, which go to every trial;
     `launcher` the command that trains one trial ([python, launch.py, flags...]),
     to which each trial's --config, --workdir and overrides are added.
-    `parallel` trials run at a time (None: one per accelerator, or 1 on CPU).
+    `executor`, `parallel` and `slurm_flags`: where and how many at a time (`make_executor`).
     Logs to workdir/sweep.log; raises as `run` does.
     """
     sweep = spec.load(config_spec)
     trials = make_plan(config_spec, config, sweep, cli_overrides)
-    _, slot_envs = devices.slot_envs(platform, parallel)
+    runner = make_executor(
+        executor, len(trials.trials), platform, parallel, sweep.slurm, slurm_flags
+    )
     prepare(trials, workdir)
     text_log.log_to_file(os.path.join(workdir, "sweep.log"))
-    run(trials, workdir, launcher, slot_envs)
+    run(trials, workdir, launcher, runner)
 
 
 def write_report(config_spec: str, workdir: str) -> str:

@@ -50,12 +50,17 @@ class Sweep:
     mode: 'max' if higher is better, 'min' if lower is.
     shared: overrides applied to every trial (not part of the trial names);
         a --config.* flag on the sweep's command line takes precedence.
+    slurm: where each trial runs with --sweep_executor=slurm (ignored otherwise):
+        'partition', 'gpus_per_trial' (default 1), 'time_min' (default 60), and any other
+        sbatch parameter by submitit's name ('account', 'qos', 'constraint',
+        'cpus_per_task', 'mem_gb', ...). The --slurm_* flags take precedence.
     """
 
     trials: list[Overrides]
     metric: str
     mode: Literal["max", "min"] = "max"
     shared: Overrides = dataclasses.field(default_factory=dict)
+    slurm: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.trials, list) or not self.trials:
@@ -63,6 +68,10 @@ class Sweep:
         for trial in [*self.trials, self.shared]:
             if not isinstance(trial, dict) or not all(isinstance(k, str) for k in trial):
                 raise ValueError(f"a trial must be a dict of dotted config keys, not {trial!r}")
+        if self.slurm is not None and not (
+            isinstance(self.slurm, dict) and all(isinstance(k, str) for k in self.slurm)
+        ):
+            raise ValueError(f"Sweep.slurm must be a dict of sbatch settings, not {self.slurm!r}")
         if self.mode not in ("max", "min"):
             raise ValueError(f"Sweep.mode must be 'max' or 'min', not {self.mode!r}")
         if not isinstance(self.metric, str) or not self.metric:

@@ -42,6 +42,27 @@ def test_every_declared_variant_passes_the_checks(variant):
     _check(benchmark_config.get_config(variant))
 
 
+def test_scaling_variant_runs_what_fits_and_sets_aside_the_rest():
+    """`scaling` asks for 1, 2, 4 and 8 devices at each batch size; every point is valid on 8
+    devices and sets config.devices; on 2 devices the points for 4 and 8 are set aside."""
+    c = benchmark_config.get_config("scaling")
+    points = grid.grid_points(c)
+    assert {(p["devices"], p["batch_size"]) for p in points} == {
+        (n, b) for n in (1, 2, 4, 8) for b in (64, 512)}  # fmt: skip
+    for point in points:
+        pc = grid.point_config(c, point)
+        assert pc.devices == point["devices"] and "benchmark" not in pc
+        config_checks.validate(pc, 8)
+    fits, skipped = grid.runnable(c, 2)
+    assert sorted(p["devices"] for p in fits) == [1, 1, 2, 2]
+    assert sorted(p["devices"] for p in skipped) == [4, 4, 8, 8]
+    _check(c)  # The points for 8 devices are checked as if they existed, here on 8 too.
+    grid.validate(c, 1, "cpu")
+    c.benchmark.grid.batch_size = (12,)  # Does not split over 8 devices, even where absent.
+    with pytest.raises(ConfigError, match=r"'devices': 8.*divisible by the 8 devices"):
+        grid.validate(c, 1, "cpu")
+
+
 def test_remat_variant_pairs_each_backend_with_remat_off_and_on():
     points = grid.grid_points(benchmark_config.get_config("remat"))
     assert {(p["backend"], p["remat"]) for p in points} == {
@@ -59,6 +80,7 @@ def test_remat_variant_pairs_each_backend_with_remat_off_and_on():
         ("dtype", ("float16",), r"grid\.dtype has \['float16'\]"),
         ("remat", (1,), r"grid\.remat has \[1\]"),
         ("decoder", (), r"grid\.decoder=\(\): expected a list of values"),
+        ("devices", (1, 0), r"grid\.devices has \[0\].*config\.devices"),
     ],
 )
 def test_bad_grid_value_is_named(axis, values, message):

@@ -2,6 +2,7 @@
 a bad grid refused before anything is measured."""
 
 import json
+import logging
 
 import pytest
 from helpers import tiny_benchmark
@@ -11,12 +12,16 @@ from s2s_jax.errors import ConfigError
 
 
 @pytest.mark.slow
-def test_run_writes_rows_table_and_plot(tmp_path):
-    """Each point gives positive rates, memory and FLOP/s; files hold one row per point."""
+def test_run_writes_rows_table_and_plots(tmp_path, caplog):
+    """Each point gives positive rates, memory and FLOP/s; files hold one row per point. Points
+    on 1 and 2 of the 8 devices give the scaling table and plot; 16 devices are skipped."""
     c = tiny_benchmark()
-    c.benchmark.grid.batch_size = (4,)
-    rows = run_benchmark(c, str(tmp_path))
-    assert len(rows) == 2
+    c.benchmark.grid.batch_size, c.benchmark.grid.lengths = (16,), ((4, 4),)
+    c.benchmark.grid.devices = (1, 2, 16)
+    with caplog.at_level(logging.WARNING):
+        rows = run_benchmark(c, str(tmp_path))
+    assert [r["point"]["devices"] for r in rows] == [r["num_devices"] for r in rows] == [1, 2]
+    assert "'devices': 16" in caplog.text and "it needs 16 devices, and 8 exist" in caplog.text
     for row in rows:
         assert (
             row["train_steps_per_s_min"] <= row["train_steps_per_s"] <= row["train_steps_per_s_max"]
@@ -28,9 +33,13 @@ def test_run_writes_rows_table_and_plot(tmp_path):
     with open(tmp_path / "benchmark.jsonl", encoding="utf-8") as f:
         assert [json.loads(line)["point"] for line in f] == [r["point"] for r in rows]
         assert row["config"]["model"]["hidden_size"] == 16 and "benchmark" not in row["config"]
+    assert row["config"]["devices"] == 2
     table = (tmp_path / "benchmark.md").read_text()
-    assert table.count("\n| 4 |") == 2
+    assert table.count("\n| 16 |") == 2
+    speedup = rows[1]["train_tgt_tokens_per_s"] / rows[0]["train_tgt_tokens_per_s"]
+    assert f"| all | 2 | {rows[1]['train_tgt_tokens_per_s']:.0f} | {speedup:.2f}x |" in table
     assert (tmp_path / "benchmark.png").stat().st_size > 0
+    assert (tmp_path / "benchmark_scaling.png").stat().st_size > 0
 
 
 def test_cudnn_point_is_refused_off_gpu(tmp_path):

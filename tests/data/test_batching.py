@@ -7,6 +7,7 @@ import pytest
 from helpers import assert_same_batches, take
 
 from s2s_jax.data.batching import BucketedBatches, pad_batch
+from s2s_jax.distributed import Share
 from s2s_jax.errors import CheckpointError, ConfigError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -88,6 +89,19 @@ def test_fixed_shapes_token_budget_and_multiples():
         assert B * S <= 512 and B % 4 == 0
         shapes.add((B, S))
     assert len(shapes) <= len(BOUNDARIES)
+
+
+def test_process_shares_put_together_are_the_global_batches():
+    """With 4 processes each makes a quarter of each batch's rows: side by side, they are the
+    batches of one process, over a whole epoch (partial batches' all-PAD rows included)."""
+    kwargs = {"seed": 1, "max_tokens": 512, "multiple_of": 4}
+    whole = BucketedBatches(_examples(), BOUNDARIES, **kwargs)
+    n = whole.batches_per_epoch
+    shares = [take(BucketedBatches(_examples(), BOUNDARIES, **kwargs, share=Share(i, 4)), n)
+              for i in range(4)]  # fmt: skip
+    together = [{k: np.concatenate([s[k] for s in parts]) for k in parts[0]}
+                for parts in zip(*shares, strict=True)]  # fmt: skip
+    assert_same_batches(together, take(whole, n))
 
 
 def test_fixed_batch_size_rounded_to_multiple():

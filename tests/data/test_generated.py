@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from s2s_jax.data.generated import TrainStream, encode_batch, eval_batches, eval_pairs, make_task
+from s2s_jax.distributed import Share
 from s2s_jax.errors import ConfigError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -79,6 +80,16 @@ def test_train_stream_deterministic_per_seed(make_config):
             np.testing.assert_array_equal(x[key], y[key])
         assert not np.array_equal(x["src_BxS"], z["src_BxS"])
     assert not np.array_equal(batches_a[0]["src_BxS"], batches_a[1]["src_BxS"])
+
+
+def test_process_shares_put_together_are_the_global_batches(make_config):
+    """Two processes each encode half of each batch's rows: side by side, one process's."""
+    task, whole = _stream(make_config)
+    halves = [TrainStream(task, 0, 32, set(), Share(i, 2)) for i in range(2)]
+    for _ in range(3):
+        want, parts = next(whole), [next(h) for h in halves]
+        for key in want:
+            np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), want[key])
 
 
 def test_train_stream_restore_continues(make_config):

@@ -19,6 +19,7 @@ from s2s_jax import experiment
 from s2s_jax.benchmark import grid
 from s2s_jax.data.batching import pad_batch
 from s2s_jax.data.synthetic import SyntheticData
+from s2s_jax.distributed import Share
 from s2s_jax.errors import UserError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS
 
@@ -76,6 +77,15 @@ def test_train_batches_are_full_length_rows_of_content_ids():
     }
     assert (data.src_vocab_size, data.tgt_vocab_size, data.max_decode_len) == (V, V, T)
     assert SyntheticData(_config(eval__max_decode_len=9)).max_decode_len == 9
+
+
+def test_process_shares_put_together_are_the_global_batches():
+    """Two processes each make half of each batch's rows: side by side, one process's."""
+    halves = [take(SyntheticData(_config()).train_batches(Share(i, 2)), 3) for i in range(2)]
+    together = [
+        {k: np.concatenate([a[k], b[k]]) for k in KEYS} for a, b in zip(*halves, strict=True)
+    ]
+    assert_same_batches(together, take(SyntheticData(_config()).train_batches(), 3))
 
 
 def test_batch_k_is_a_pure_function_of_seed_and_k():

@@ -32,7 +32,10 @@ def smoke(en_ko_data_dir):
 
 @pytest.fixture(scope="module")
 def data(smoke, tmp_path_factory):
-    return TranslationData(smoke, str(tmp_path_factory.mktemp("work")), num_devices=2)
+    """With a token budget of 400: rows 400 // boundary, rounded to sharding.batch_multiple."""
+    config = smoke.copy_and_resolve_references()
+    config.data.max_tokens, config.sharding.batch_multiple = 400, 8
+    return TranslationData(config, str(tmp_path_factory.mktemp("work")))
 
 
 def test_eval_sets_and_saved_tokenizers(data, smoke):
@@ -59,12 +62,15 @@ def test_bad_split_spec(smoke):
 
 
 def test_train_batches_are_bucketed_and_sharded(data):
-    """Train batches have bucket shapes and rows in multiples of the device count."""
+    """Train batches have bucket shapes and rows in multiples of sharding.batch_multiple (8),
+    whatever the device count: 400 // 12 = 33 rows are cut to 32."""
     stream = data.train_batches()
+    assert stream.batch_sizes == {8: 48, 12: 32, 16: 24, 24: 16, 32: 8, 48: 8}
     for _ in range(20):
         batch = next(stream)
         B, S = batch["src_BxS"].shape
-        assert S in data.boundaries and batch["tgt_in_BxT"].shape == (B, S) and B % 2 == 0
+        assert S in data.boundaries and batch["tgt_in_BxT"].shape == (B, S)
+        assert stream.batch_sizes[S] == B and B * S <= 400
     assert set(stream.stats()) == {"epoch", "padding_fraction"}
     assert 0.0 < stream.stats()["padding_fraction"] < 1.0
 

@@ -22,25 +22,13 @@ from typing import Any
 
 import pytest
 from helpers import run_launch
+from sweeps import sweep_helpers
 from sweeps.sweep_helpers import METRIC, read_csv, read_json
 
 from s2s_jax import sweeps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Shrinks a trial of experiments/generated.py:reverse to a few steps of a tiny model.
-TINY = [
-    "--config.task.max_len=4",
-    "--config.task.num_symbols=4",
-    "--config.task.num_eval=16",
-    "--config.model.embed_size=4",
-    "--config.optim.schedule=constant",
-    "--config.train.batch_size=8",
-    "--config.train.num_steps=4",
-    "--config.train.log_every_steps=2",
-    "--config.train.eval_every_steps=4",
-    "--config.train.checkpoint_every_steps=4",
-    "--config.eval.batch_size=16",
-]
+TINY = [f"--config.{key}={value}" for key, value in sweep_helpers.TINY.items()]
 # The sweep of the shared run: 2 trials over 2 fields, run 2 at a time. Its Sweep.shared sets
 # train.num_steps, which TINY overrides from the command line.
 GRID_TRIALS = sweeps.zipped({"model.hidden_size": [8, 16], "optim.learning_rate": [3e-3, 1e-2]})
@@ -80,6 +68,8 @@ def _sweep_config(path: Path, trials: list[dict[str, Any]], shared: dict | None 
         (["--sweep", "--sweep_parallel=0"], "--sweep_parallel=0 is invalid"),
         (["--sweep", "--config.model.hidden_size=3"], "--config.model.hidden_size is swept"),
         (["--mode=sweep_report"], "holds no sweep trials"),
+        (["--slurm_partition=gpu"], "--slurm_partition needs --sweep --sweep_executor=slurm"),
+        (["--sweep", "--sweep_executor=slurm"], "--sweep_executor=slurm needs a SLURM cluster"),
     ],
     ids=[
         "sweep-with-eval",
@@ -87,6 +77,8 @@ def _sweep_config(path: Path, trials: list[dict[str, Any]], shared: dict | None 
         "zero-parallel",
         "cli-sets-swept",
         "no-trials",
+        "slurm-flag-without-slurm",
+        "slurm-without-cluster",
     ],
 )
 def test_sweep_user_errors_are_one_line(tmp_path: Path, args: list[str], expected: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from sweeps.sweep_helpers import METRIC, read_csv, read_json
 
 from s2s_jax import sweeps
-from s2s_jax.sweeps import files
+from s2s_jax.sweeps import executors, files
 from s2s_jax.sweeps import plan as sweep_plan
 from s2s_jax.sweeps import runner as sweep_runner
 
@@ -63,7 +63,7 @@ def test_runner_records_crashes_and_nan_and_goes_on(tmp_path: Path) -> None:
     launcher = [sys.executable, str(tmp_path / "fake.py")]
     envs = [{"SLOT": "0"}, {"SLOT": "1"}]
     with pytest.raises(sweep_runner.SweepFailedError, match="2 of 4 trials failed") as e:
-        sweep_runner.run(plan, workdir, launcher, envs)
+        sweep_runner.run(plan, workdir, launcher, executors.Local(envs))
     assert "hidden_size=1 (exit 1: error: boom)" in str(e.value)
     assert "hidden_size=2 (exit 0: NaN in final_eval.json: best_eval.loss)" in str(e.value)
     status = {t.name: read_json(os.path.join(workdir, t.name, "status.json")) for t in plan.trials}
@@ -77,7 +77,9 @@ def test_runner_records_crashes_and_nan_and_goes_on(tmp_path: Path) -> None:
     ]
 
     with pytest.raises(sweep_runner.SweepFailedError, match="2 of 4 trials failed"):
-        sweep_runner.run(plan, workdir, launcher, envs)  # Retries the failed ones only.
+        sweep_runner.run(
+            plan, workdir, launcher, executors.Local(envs)
+        )  # Retries the failed ones only.
     attempts = {n: read_json(os.path.join(workdir, n, "status.json"))["attempts"] for n in status}
     assert attempts == {
         "hidden_size=1": 2,
@@ -114,7 +116,7 @@ def test_runner_forwards_a_signal_and_stops(tmp_path: Path) -> None:
     sender.start()
     try:
         with pytest.raises(KeyboardInterrupt, match="stopped seed=0, 1 not started"):
-            sweep_runner.run(plan, workdir, launcher, [{}])
+            sweep_runner.run(plan, workdir, launcher, executors.Local([{}]))
     finally:
         done.set()
         sender.join()

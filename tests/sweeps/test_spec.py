@@ -76,6 +76,8 @@ def test_sweep_checks_its_fields() -> None:
         sweeps.Sweep(trials=trials, metric=METRIC, mode="best")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"must name a final_eval\.json value"):
         sweeps.Sweep(trials=trials, metric="")
+    with pytest.raises(ValueError, match=r"Sweep\.slurm must be a dict of sbatch settings"):
+        sweeps.Sweep(trials=trials, metric=METRIC, slurm="gpu")  # type: ignore[arg-type]
 
 
 def test_trial_names_are_unique_stable_and_safe() -> None:
