@@ -67,8 +67,8 @@ def train_and_evaluate(
     Returns the metrics of the best checkpoint (by the first eval set's
     `data.best_metric`) on every eval set, keyed 'best_<set>'.
     """
+    atomic_write.require_writable(workdir)  # Before the data and model are built.
     exp = experiment.build(config, workdir)
-    os.makedirs(workdir, exist_ok=True)
     logging.info("Devices: %s", exp.mesh.devices.tolist())
     stream = exp.data.train_batches(distributed.share())  # This process's rows of each batch.
     best_metric = exp.data.best_metric
