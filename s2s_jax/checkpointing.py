@@ -103,7 +103,9 @@ def restore(
             "model"
         ]
     except Exception as e:  # An unreadable checkpoint: say which one, not orbax's internals.
-        raise UnreadableCheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
+        raise UnreadableCheckpointError(
+            f"checkpoint {directory}/{step} is unreadable: {_first_line(e)}"
+        ) from e
     current = dataclasses.asdict(model_cfg)
     mismatch = model_mismatch(saved, current)
     if mismatch:
@@ -122,7 +124,9 @@ def restore(
             ),
         )
     except Exception as e:
-        raise UnreadableCheckpointError(f"checkpoint {directory}/{step} is unreadable: {e}") from e
+        raise UnreadableCheckpointError(
+            f"checkpoint {directory}/{step} is unreadable: {_first_line(e)}"
+        ) from e
     logging.info("Restored checkpoint %s/%d", directory, step)
     return restored["state"], restored["data"]
 
@@ -157,6 +161,13 @@ def restore_latest_good(
         f"no checkpoint in {manager.directory} reads; set aside as unreadable: "
         f"{', '.join(set_aside) or 'none'}. Delete the workdir's checkpoints to start over"
     )
+
+
+def _first_line(error: Exception) -> str:
+    """The gist of a storage error: its first line, at most 300 characters (tensorstore's
+    messages go on with the whole store spec)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def model_mismatch(

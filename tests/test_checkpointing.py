@@ -210,10 +210,12 @@ def two_steps(saved, tmp_path_factory):
     return workdir
 
 
-def _truncate_an_array_file(step_dir: str) -> None:
-    path = max(glob.glob(f"{step_dir}/state/**/d/*", recursive=True), key=os.path.getsize)
-    with open(path, "r+b") as f:
-        f.truncate(os.path.getsize(path) // 2)
+def _truncate_the_array_files(step_dir: str) -> None:
+    """Every data file of the state's arrays cut to half (which file holds which array is
+    orbax's business)."""
+    for path in glob.glob(f"{step_dir}/state/**/d/*", recursive=True):
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
 
 
 def _garbage_metadata(step_dir: str) -> None:
@@ -229,7 +231,7 @@ def _missing_entry(step_dir: str) -> None:
     "corrupt",
     [
         _missing_entry,
-        pytest.param(_truncate_an_array_file, marks=pytest.mark.slow),
+        pytest.param(_truncate_the_array_files, marks=pytest.mark.slow),
         pytest.param(_garbage_metadata, marks=pytest.mark.slow),
     ],
 )

@@ -47,4 +47,5 @@ def test_smoke_sweep_and_figure(tmp_path: Path, name: str) -> None:
     conditions = len({repr(sorted((k, v) for k, v in t.items() if k != "seed")) for t in trials})
     first_table = text.split("\n\n")[2].splitlines()  # Title, summary line, then the table.
     assert first_table[0].startswith("| condition | n |")
-    assert [row.split(" | ")[1] for row in first_table[2:]] == ["2"] * conditions  # 2 seeds each.
+    seeds = str(len(trials) // conditions)  # One smoke seed per condition.
+    assert [row.split(" | ")[1] for row in first_table[2:]] == [seeds] * conditions
