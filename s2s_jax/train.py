@@ -67,7 +67,8 @@ def train_and_evaluate(
     Returns the metrics of the best checkpoint (by the first eval set's
     `data.best_metric`) on every eval set, keyed 'best_<set>'.
     """
-    atomic_write.require_writable(workdir)  # Before the data and model are built.
+    if distributed.is_writer():  # Before the data and model are built; the others write
+        atomic_write.require_writable(workdir)  # nothing but their checkpoint shards.
     exp = experiment.build(config, workdir)
     logging.info("Devices: %s", exp.mesh.devices.tolist())
     stream = exp.data.train_batches(distributed.share())  # This process's rows of each batch.
