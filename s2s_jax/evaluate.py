@@ -82,25 +82,38 @@ def evaluate(
     exp: experiment.Experiment, params: Any, pairs: list[Pair]
 ) -> tuple[dict[str, float], list[str]]:
     """Teacher-forced metrics and decode scores on `pairs`; returns (metrics, hypotheses)."""
-    sums, hyps = None, []
-    for batch in exp.data.eval_batches(pairs):
+    sums, batches = None, exp.data.eval_batches(pairs)
+    for batch in batches:
         sums = tree_add(sums, jax.device_get(exp.eval_step(params, exp.put_whole_batch(batch))))
-        hyps += decode_texts(exp, params, batch["src_BxS"])
-    hyps = hyps[: len(pairs)]
+    hyps = _decoded(exp, params, batches, len(pairs))
     return {**summarize(sums), **exp.data.score(hyps, pairs)}, hyps
 
 
-def beam_grid_rows(exp: experiment.Experiment, params: Any, pairs: list[Pair]) -> list[Row]:
-    """The scores of `pairs` decoded by beam search at each eval.beam_grid (beam_size,
-    length_penalty): one row per pair, {"beam_size", "length_penalty", **data.score}."""
+def _decoded(exp: experiment.Experiment, params: Any, batches: list, n: int) -> list[str]:
+    """The decodes of eval batches' sources, as strings, the first `n` (the real pairs)."""
+    return [h for batch in batches for h in decode_texts(exp, params, batch["src_BxS"])][:n]
+
+
+def beam_grid_searches(exp: experiment.Experiment) -> list[experiment.Experiment]:
+    """`exp` with beam search at each eval.beam_grid (beam_size, length_penalty), each
+    jitted once for all the sets it scores."""
+    return [
+        exp.with_search(decode="beam", beam_size=beam_size, length_penalty=alpha, n_best=1)
+        for beam_size, alpha in exp.config.eval.beam_grid
+    ]
+
+
+def beam_grid_rows(
+    searches: list[experiment.Experiment], params: Any, pairs: list[Pair]
+) -> list[Row]:
+    """The scores of `pairs` decoded by each of `beam_grid_searches`: one row per setting,
+    {"beam_size", "length_penalty", **data.score}."""
     rows = []
-    for beam_size, alpha in exp.config.eval.beam_grid:
-        search = exp.with_search(decode="beam", beam_size=beam_size, length_penalty=alpha, n_best=1)
-        hyps = []
-        for batch in search.data.eval_batches(pairs):
-            hyps += decode_texts(search, params, batch["src_BxS"])
-        scores = exp.data.score(hyps[: len(pairs)], pairs)
-        rows.append({"beam_size": beam_size, "length_penalty": alpha, **scores})
+    for search in searches:
+        hyps = _decoded(search, params, search.data.eval_batches(pairs), len(pairs))
+        scores = search.data.score(hyps, pairs)
+        beam = {k: search.config.eval[k] for k in ("beam_size", "length_penalty")}
+        rows.append({**beam, **scores})
     return rows
 
 
@@ -165,6 +178,7 @@ def evaluate_sets(
     beam search at each setting); `write_tables` writes them.
     """
     results = {}
+    searches = beam_grid_searches(exp) if tables is not None else []
     for name in names:
         pairs = exp.data.eval_sets()[name]
         start = time.perf_counter()
@@ -190,8 +204,8 @@ def evaluate_sets(
             tables.setdefault("length_buckets", {})[name] = rows
             table = length_buckets.format_table(rows)
             logging.info("%s step %d by source length:\n%s", name, step, table)
-        if exp.config.eval.beam_grid:
-            rows = beam_grid_rows(exp, params, pairs)
+        if searches:
+            rows = beam_grid_rows(searches, params, pairs)
             tables.setdefault("beam_grid", {})[name] = rows
             table = length_buckets.format_table(rows)
             logging.info("%s step %d by beam size and length penalty:\n%s", name, step, table)

@@ -153,7 +153,7 @@ def train_and_evaluate(
             last = step == num_steps or bool(loop["stopped"])
             # This step's own metrics are checked before it is logged, evaluated or saved.
             every = (tc.log_every_steps, tc.eval_every_steps, tc.checkpoint_every_steps)
-            if last or received or any(step % n == 0 for n in every):
+            if last or any(step % n == 0 for n in every):  # (An interrupt: at the loop's top.)
                 sums, pending = tree_add(sums, fetch(pending, step)), None
             if step % config.train.log_every_steps == 0 or last:
                 _log_train(log, progress, sums, stream.stats(), step, num_steps, exp)
