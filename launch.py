@@ -150,11 +150,13 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def _config_for(mode: str, workdir: str):
-    """--config when given; otherwise, outside training, the config saved in the workdir."""
+    """--config when given, or when training or benchmarking; otherwise (eval, decode,
+    translate) the config saved in the workdir, a clear error if it is missing or malformed."""
     from s2s_jax.config_checks import saved_config
 
-    saved = None if mode == "train" or flags.FLAGS["config"].present else saved_config(workdir)
-    return _CONFIG.value if saved is None else saved
+    if mode in ("train", "benchmark") or flags.FLAGS["config"].present:
+        return _CONFIG.value
+    return saved_config(workdir)
 
 
 def _sweep(workdir: str) -> None:
@@ -200,7 +202,7 @@ def _run(workdir: str) -> None:
             f"error: --platform={_PLATFORM.value}: no such device here ({str(e).splitlines()[0]})"
         )
     from s2s_jax import evaluate, text_log, train
-    from s2s_jax.data.base import decode_utf8
+    from s2s_jax.data.base import decode_lines
 
     config = _config_for(_MODE.value, workdir)
     plot_dir = _PLOT_ATTENTION.value
@@ -229,7 +231,7 @@ def _run(workdir: str) -> None:
         run_benchmark(config, workdir)
     elif _MODE.value == "translate":
         if _TEXT.value is None:  # One sentence per line of stdin.
-            texts = decode_utf8(sys.stdin.buffer.read(), "stdin").splitlines()
+            texts = decode_lines(sys.stdin.buffer.read(), "stdin")
         else:
             texts = _TEXT.value
         for _, hyp in evaluate.translate(config, workdir, texts, plot_dir):
@@ -244,7 +246,7 @@ def main(argv: list[str]) -> None:
         _ = "seed" in _CONFIG.value  # A config file that did not load raises on first use.
     except OSError as e:
         sys.exit(_config_load_error(e))
-    from s2s_jax import text_log
+    from s2s_jax import atomic_write, text_log
     from s2s_jax.errors import UserError
 
     text_log.quiet_libraries()
@@ -269,10 +271,25 @@ def main(argv: list[str]) -> None:
             _run(workdir)
     except UserError as e:
         sys.exit(f"error: {e}")
+    except OSError as e:  # A full disk where no writer named its file: one line all the same.
+        code = atomic_write.disk_full_code(e)
+        if code is None:
+            raise
+        sys.exit(f"error: {atomic_write.disk_full_error(e.filename or workdir, code)}")
     except KeyboardInterrupt as e:
-        print(f"stopped: {e}", file=sys.stderr)
-        sys.exit(130)
+        _stopped(e)
+
+
+def _stopped(e: KeyboardInterrupt) -> None:
+    print(f"stopped: {e}", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse_flags)
+    from s2s_jax import interrupts
+
+    try:  # A SIGTERM during start-up unwinds like Ctrl-C: exit 130.
+        with interrupts.as_keyboard_interrupt():
+            app.run(main, flags_parser=_parse_flags)
+    except KeyboardInterrupt as e:  # While the flags (and the config file) are read.
+        _stopped(e)

@@ -75,9 +75,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.batch_size = 128  # Sentences per step, over all devices.
     c.train.num_steps = 2000  # Steps to train (an upper bound under a time budget).
     c.train.label_smoothing = 0.0  # Of the training loss only.
-    # Output layer and loss over this many target steps at a time, recomputed in the
-    # backward pass: bounds the logits' memory for long targets. 0 = all at once.
-    c.train.loss_chunk_size = 0
+    # Output layer and loss (and their gradients) over this many target steps at a time:
+    # bounds the logits' memory for long targets. 0 = all at once; -1 = chosen from each
+    # batch's shape, chunks of about 32 MiB of logits (losses.auto_chunk; logged).
+    c.train.loss_chunk_size = -1
     c.train.log_every_steps = 100  # Train metrics to metrics.jsonl, TensorBoard and the log.
     c.train.eval_every_steps = 500  # Dev evaluation; the best score keeps its checkpoint.
     c.train.checkpoint_every_steps = 500  # The latest checkpoints (an interrupt saves one too).

@@ -13,6 +13,13 @@ A checkpoint at step k holds three items:
 one with the best dev score. With several processes, every process calls the
 managers' save and restore (orbax writes each array once, and the JSON items from
 process 0).
+
+A save is written to `<step>.orbax-checkpoint-tmp` and renamed to `<step>` once complete, so
+a save cut short (a full disk, a kill) is never taken for a checkpoint; a new manager
+deletes such leftovers. A full disk is a DiskFullError (a UserError) naming the checkpoint
+and the free space: before a save starts, if the free space is less than the newest
+checkpoint takes; or when a write fails, in `save` or, for an asynchronous save, in the next
+`save` or `wait_until_finished`.
 """
 
 import dataclasses
@@ -22,12 +29,44 @@ from typing import Any
 import orbax.checkpoint as ocp
 from absl import logging
 
+from s2s_jax import atomic_write, distributed
 from s2s_jax.errors import CheckpointError
 from s2s_jax.model import EXECUTION_FIELDS, ModelConfig
 
 
 class UnreadableCheckpointError(CheckpointError):
     """A checkpoint that exists but cannot be read (truncated, garbage, missing parts)."""
+
+
+class _Manager(ocp.CheckpointManager):
+    """orbax's manager, whose errors of a full disk name the checkpoint being written.
+
+    orbax raises them (tensorstore's ValueError "RESOURCE_EXHAUSTED: ... No space left on
+    device") from `save`, or from the `wait_until_finished` that ends an asynchronous save
+    (the next `save` and `close` call it too), after its background threads have logged them.
+    So a save that would not fit, judged by the newest checkpoint's size, is refused before
+    it starts.
+    """
+
+    _writing = ""  # The directory of the latest save started.
+
+    def save(self, step: int, *args: Any, **kwargs: Any) -> bool:
+        path = os.path.join(self.directory, str(step))
+        self.wait_until_finished()  # As orbax's save does first: the newest is complete.
+        latest = self.latest_step()
+        needed = 0 if latest is None else _disk_bytes(os.path.join(self.directory, str(latest)))
+        space = atomic_write.free_space(path)
+        (short,) = distributed.any_process(space is not None and space[0] < needed)
+        if short:  # (Decided together: every process saves, or none.)
+            raise atomic_write.disk_full_error(path, needed=needed)
+        with atomic_write.reporting_full_disk(path):
+            saved = super().save(step, *args, **kwargs)
+        self._writing = path
+        return saved
+
+    def wait_until_finished(self) -> None:
+        with atomic_write.reporting_full_disk(self._writing or str(self.directory)):
+            super().wait_until_finished()
 
 
 def make_manager(
@@ -44,13 +83,14 @@ def make_manager(
         read_only=read_only,
         best_fn=(lambda metrics: metrics["score"]) if best else None,
         best_mode="max",
+        cleanup_tmp_directories=not read_only,  # Saves cut short (a full disk, a kill).
         # Several processes: each manager's barriers get their own names, or the latest and
         # the best manager saving the same step would share them (and fail).
         multiprocessing_options=ocp.options.MultiprocessingOptions(
             barrier_sync_key_prefix="best" if best else "checkpoints"
         ),
     )
-    return ocp.CheckpointManager(
+    return _Manager(
         os.path.join(os.path.abspath(workdir), "best" if best else "checkpoints"),
         options=options,
         item_names=("state", "data", "model"),
@@ -160,6 +200,15 @@ def restore_latest_good(
     raise CheckpointError(
         f"no checkpoint in {manager.directory} reads; set aside as unreadable: "
         f"{', '.join(set_aside) or 'none'}. Delete the workdir's checkpoints to start over"
+    )
+
+
+def _disk_bytes(directory: str) -> int:
+    """The disk space the files under `directory` take (their allocated blocks)."""
+    return sum(
+        os.stat(os.path.join(folder, name)).st_blocks * 512
+        for folder, _, names in os.walk(directory)
+        for name in names
     )
 
 

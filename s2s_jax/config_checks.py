@@ -125,7 +125,10 @@ RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "train.batch_size": ("an integer > 0", _positive),
     "train.num_steps": ("an integer > 0", _positive),
     "train.label_smoothing": ("a number in [0, 1)", _fraction),
-    "train.loss_chunk_size": ("an integer >= 0 (0: the whole sequence at once)", _non_negative),
+    "train.loss_chunk_size": (
+        "an integer >= -1 (0: the whole sequence at once; -1: chosen from the batch shape)",
+        lambda v: v == -1 or _non_negative(v),
+    ),
     "train.log_every_steps": ("an integer > 0", _positive),
     "train.eval_every_steps": ("an integer > 0", _positive),
     "train.checkpoint_every_steps": ("an integer > 0", _positive),
@@ -204,6 +207,7 @@ BENCHMARK_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "benchmark.warmup": ("an integer >= 0", _non_negative),
     "benchmark.reps": ("an integer > 0", _positive),
     "benchmark.calls_per_rep": ("an integer > 0", _positive),
+    "benchmark.peak_repeats": ("an integer > 0", _positive),
     "benchmark.decode": ("True or False", _one_of(True, False)),
     "benchmark.beam_size": ("an integer >= 0 (0 skips beam search)", _non_negative),
     "benchmark.memory_bound_mib": ("an integer >= 0 (0: none)", _non_negative),
@@ -318,14 +322,28 @@ def check_backend(
         )
 
 
-def saved_config(workdir: str) -> ml_collections.ConfigDict | None:
-    """The config a training run saved in workdir/config.json; None if there is none."""
+def saved_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a training run saved in workdir/config.json.
+
+    A ConfigError names the path when the workdir or its config.json is missing, or the
+    file is not a JSON object (unreadable, malformed, or e.g. a list).
+    """
     path = os.path.join(workdir, "config.json")
+    fix = "train there first (--mode=train), or pass --config"
+    if not os.path.isdir(workdir):
+        raise ConfigError(f"workdir {workdir} does not exist: {fix}")
     if not os.path.exists(path):
-        return None
+        raise ConfigError(f"{path} is missing: the workdir holds no saved config; {fix}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except OSError as e:  # A folder of that name, no permission.
+        raise ConfigError(f"{path} cannot be read ({e.strerror}); {fix}") from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError.
+        raise ConfigError(f"{path} is not valid JSON ({' '.join(str(e).split())}); {fix}") from e
+    if not isinstance(saved, dict):
+        kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+        kind = kinds.get(type(saved), "null")
+        raise ConfigError(f"{path} holds a JSON {kind}, not an object of config fields; {fix}")
     logging.info("Using the config saved in %s", path)
-    with open(path, encoding="utf-8") as f:
-        try:
-            return ml_collections.ConfigDict(json.load(f))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path} is not valid JSON ({e}); pass --config") from e
+    return ml_collections.ConfigDict(saved)

@@ -8,6 +8,7 @@ rows of every batch on its devices, the decodes are gathered back to all of them
 compute the same scores), and process 0 alone writes files.
 """
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -226,6 +227,50 @@ def run_eval(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[
     return results
 
 
+@dataclasses.dataclass(frozen=True)
+class Translations:
+    """What `translate_texts` gives for its texts, one entry per text."""
+
+    hyps: list[str]  # The (best) hypothesis of each text; "" for a blank one.
+    # eval.n_best > 1 (beam search): each text's n best (score, hypothesis), best first; []
+    # for a blank one. Otherwise every entry is [].
+    ranked: list[list[tuple[float, str]]]
+    # attention=True only: text number (1-based) -> the attention of its (best) decode.
+    maps: dict[int, attention_plot.AttentionMap]
+
+
+def translate_texts(
+    exp: experiment.Experiment, params: Any, texts: list[str], attention: bool = False
+) -> Translations:
+    """Decodes `texts` (one sentence each) in batches of eval.batch_size; blank (empty or
+    all-space) texts are not decoded and get "". The data names text n (1-based) in its
+    warnings (e.g. a line cut to the largest bucket). With `attention` (attention decoders
+    only), also the attention map of each non-blank text's (best) decode."""
+    todo = [i for i, t in enumerate(texts) if t.strip()]
+    hyps = [""] * len(texts)
+    n_best = exp.config.eval.n_best
+    ranked: list[list[tuple[float, str]]] = [[] for _ in texts]  # eval.n_best > 1 only.
+    maps: dict[int, attention_plot.AttentionMap] = {}
+    batch_size = exp.config.eval.batch_size
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        src_BxS = exp.data.encode_sources([texts[i] for i in chunk], [i + 1 for i in chunk])
+        tokens_BxL = None
+        if n_best > 1:
+            for i, best in zip(chunk, n_best_texts(exp, params, src_BxS), strict=True):
+                ranked[i], hyps[i] = best, best[0][1]
+        else:
+            tokens_BxL = decode_tokens(exp, params, src_BxS)
+            for i, row in zip(chunk, tokens_BxL, strict=True):
+                hyps[i] = exp.data.detokenize(row)
+        if attention:
+            if tokens_BxL is None:  # n-best: plot beam search's best, which decodes the same.
+                tokens_BxL = decode_tokens(exp, params, src_BxS)
+            found = attention_plot.attention_maps(exp, params, src_BxS, tokens_BxL)
+            maps.update(zip([i + 1 for i in chunk], found, strict=True))
+    return Translations(hyps, ranked, maps)
+
+
 def translate(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -247,41 +292,20 @@ def translate(
     exp = experiment.build(config, workdir)
     if plot_dir is not None:
         attention_plot.require_attention(exp)
-    maps: dict[int, attention_plot.AttentionMap] = {}  # Line number -> attention (plot_dir).
     params, step = best_or_latest_params(exp, workdir)
     if texts is None:
         texts = [src for src, _ in next(iter(exp.data.eval_sets().values()))]
-    todo = [i for i, t in enumerate(texts) if t.strip()]
-    hyps = [""] * len(texts)
-    n_best = config.eval.n_best
-    ranked: list[list[tuple[float, str]]] = [[] for _ in texts]  # eval.n_best > 1 only.
-    batch_size = config.eval.batch_size
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        src_BxS = exp.data.encode_sources([texts[i] for i in chunk], [i + 1 for i in chunk])
-        tokens_BxL = None
-        if n_best > 1:
-            for i, best in zip(chunk, n_best_texts(exp, params, src_BxS), strict=True):
-                ranked[i], hyps[i] = best, best[0][1]
-        else:
-            tokens_BxL = decode_tokens(exp, params, src_BxS)
-            for i, row in zip(chunk, tokens_BxL, strict=True):
-                hyps[i] = exp.data.detokenize(row)
-        if plot_dir is not None:
-            if tokens_BxL is None:  # n-best: plot beam search's best, which decodes the same.
-                tokens_BxL = decode_tokens(exp, params, src_BxS)
-            found = attention_plot.attention_maps(exp, params, src_BxS, tokens_BxL)
-            maps.update(zip([i + 1 for i in chunk], found, strict=True))
+    done = translate_texts(exp, params, texts, attention=plot_dir is not None)
+    hyps, ranked, maps, n_best = done.hyps, done.ranked, done.maps, config.eval.n_best
     path = os.path.join(workdir, f"decode_step{step}.tsv")
     if not distributed.is_writer():  # Several processes: process 0 writes the outputs.
         return list(zip(texts, hyps, strict=True))
-    with open(path, "w", encoding="utf-8") as f:
-        if n_best > 1:
-            lines = _n_best_lines(texts, ranked, n_best)
-            logging.info("%d best (source, rank, score, hypothesis):\n%s", n_best, "".join(lines))
-            f.writelines(lines)
-        else:
-            f.writelines(f"{s}\t{h}\n" for s, h in zip(texts, hyps, strict=True))
+    if n_best > 1:
+        lines = _n_best_lines(texts, ranked, n_best)
+        logging.info("%d best (source, rank, score, hypothesis):\n%s", n_best, "".join(lines))
+    else:
+        lines = [f"{s}\t{h}\n" for s, h in zip(texts, hyps, strict=True)]
+    atomic_write.write_text(path, "".join(lines))
     logging.info("Wrote %d decodes to %s", len(hyps), path)
     if plot_dir is not None:
         attention_plot.write_plots(plot_dir, maps)

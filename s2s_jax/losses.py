@@ -6,6 +6,7 @@ Padded target positions (PAD in `tgt_out_BxT`) count in nothing.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -71,37 +72,100 @@ def masked_mean_loss(
     return _mean_loss(_loss_and_metric_sums(logits_BxTxV, targets_BxT, label_smoothing))
 
 
+# train.loss_chunk_size=-1: a chunk's logits (float32) are kept to about this many bytes.
+AUTO_CHUNK_LOGITS_BYTES = 32 * 2**20
+
+
+def auto_chunk(batch: int, length: int, vocab: int) -> int:
+    """train.loss_chunk_size=-1: the target steps per chunk for a [batch, length] batch over
+    `vocab` ids. 0 (no chunks) when all the logits fit AUTO_CHUNK_LOGITS_BYTES, else the most
+    steps whose logits do (at least 1)."""
+    row_bytes = batch * vocab * 4
+    if row_bytes * length <= AUTO_CHUNK_LOGITS_BYTES:
+        return 0
+    return max(1, AUTO_CHUNK_LOGITS_BYTES // row_bytes)
+
+
 def chunked_loss(
-    project: Callable[[jax.Array], jax.Array],
+    project: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
     features_BxTxF: jax.Array,
     targets_BxT: jax.Array,
     label_smoothing: float,
     chunk: int,
+    output: tuple[str, ...],
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """`masked_mean_loss(project(features), ...)` without ever holding all the logits.
+    """`masked_mean_loss(project(params, features), ...)` without ever holding all the logits.
 
-    The vocabulary projection, loss and metric sums run over `chunk` time steps
-    at a time (a `lax.map`), each under `jax.checkpoint`: the backward pass
-    recomputes one chunk's logits at a time instead of storing [B, T, V] of
-    them. Memory for logits falls by T / chunk; the price is one more forward
-    pass of the output layer. T is padded with PAD targets to a multiple of
-    `chunk`; PAD counts in nothing, so the result is the unchunked one.
+    The vocabulary projection, loss and metric sums run over `chunk` time steps at a
+    time (a `lax.scan`), and so do their gradients: the loss is the last thing the step
+    computes, so its cotangent is a known scalar, and each chunk's gradients (of the
+    features, and of the output layer's parameters, `params` at the path `output`) are
+    taken in the forward pass, right after its logits (a custom VJP). Memory for logits
+    falls by T / chunk, with no logits recomputed. T is padded with PAD targets to a
+    multiple of `chunk`; PAD counts in nothing, so the result is the unchunked one.
     """
     B, T, F = features_BxTxF.shape
     pad = -T % chunk
     features_BxTxF = jnp.pad(features_BxTxF, ((0, 0), (0, pad), (0, 0)))
     targets_BxT = jnp.pad(targets_BxT, ((0, 0), (0, pad)), constant_values=PAD_ID)
     n = (T + pad) // chunk
-    features_NxBxCxF = features_BxTxF.reshape(B, n, chunk, F).swapaxes(0, 1)
     targets_NxBxC = targets_BxT.reshape(B, n, chunk).swapaxes(0, 1)
+    scale = 1.0 / jnp.maximum((targets_BxT != PAD_ID).sum(), 1)  # d loss / d loss_sum.
 
-    @jax.checkpoint
-    def chunk_sums(inputs: tuple[jax.Array, jax.Array]) -> dict[str, jax.Array]:
-        features_BxCxF, targets_BxC = inputs
-        return _loss_and_metric_sums(project(features_BxCxF), targets_BxC, label_smoothing)
+    def forward(params: Any, features_BxTxF: jax.Array) -> tuple[dict, Any, jax.Array]:
+        """The summed metric sums, the output layer's gradients, the features' gradients."""
+        features_NxBxCxF = features_BxTxF.reshape(B, n, chunk, F).swapaxes(0, 1)
 
-    sums_N = jax.lax.map(chunk_sums, (features_NxBxCxF, targets_NxBxC))
-    return _mean_loss(jax.tree.map(lambda x: x.sum(axis=0), sums_N))
+        def step(grads: Any, inputs: tuple[jax.Array, jax.Array]) -> tuple[Any, tuple]:
+            features_BxCxF, targets_BxC = inputs
+
+            def chunk_loss(params: Any, features_BxCxF: jax.Array) -> tuple[jax.Array, dict]:
+                logits_BxCxV = project(params, features_BxCxF)
+                sums = _loss_and_metric_sums(logits_BxCxV, targets_BxC, label_smoothing)
+                return sums["loss_sum"] * scale, sums
+
+            loss, vjp, sums = jax.vjp(chunk_loss, params, features_BxCxF, has_aux=True)
+            d_params, d_features_BxCxF = vjp(jnp.ones_like(loss))
+            grads = jax.tree.map(jnp.add, grads, _at(d_params, output))
+            return grads, (sums, d_features_BxCxF)
+
+        zeros = jax.tree.map(jnp.zeros_like, _at(params, output))
+        grads, (sums_N, d_NxBxCxF) = jax.lax.scan(step, zeros, (features_NxBxCxF, targets_NxBxC))
+        d_features_BxTxF = d_NxBxCxF.swapaxes(0, 1).reshape(B, n * chunk, F)
+        return jax.tree.map(lambda x: x.sum(axis=0), sums_N), grads, d_features_BxTxF
+
+    @jax.custom_vjp
+    def loss(params: Any, features_BxTxF: jax.Array) -> tuple[jax.Array, dict]:
+        return _mean_loss(forward(params, features_BxTxF)[0])
+
+    def loss_fwd(params: Any, features_BxTxF: jax.Array) -> tuple[tuple, tuple]:
+        sums, grads, d_features_BxTxF = forward(params, features_BxTxF)
+        return _mean_loss(sums), (params, grads, d_features_BxTxF)
+
+    def loss_bwd(residuals: tuple, cotangents: tuple) -> tuple[Any, jax.Array]:
+        params, grads, d_features_BxTxF = residuals
+        g = cotangents[0]  # The metric sums are integer counts or not differentiated.
+        d_params = jax.tree.map(jnp.zeros_like, params)
+        d_params = _replace(d_params, output, jax.tree.map(lambda x: x * g, grads))
+        return d_params, d_features_BxTxF * g
+
+    loss.defvjp(loss_fwd, loss_bwd)
+    loss_value, sums = loss(params, features_BxTxF)
+    return loss_value, sums
+
+
+def _at(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _replace(tree: dict, path: tuple[str, ...], value: Any) -> dict:
+    """A copy of the nested dict `tree` with `value` at `path`."""
+    if not path:
+        return value
+    return {**tree, path[0]: _replace(tree[path[0]], path[1:], value)}
 
 
 def summarize(sums: dict[str, float]) -> dict[str, float]:

@@ -1,16 +1,23 @@
 """Pure step functions: initialize, train, evaluate. `experiment.py` jits them."""
 
-import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from absl import logging
 from flax.training import train_state
 
 from s2s_jax.data import Batch
-from s2s_jax.losses import chunked_loss, masked_mean_loss, metric_sums, token_nll_and_loss
+from s2s_jax.losses import (
+    auto_chunk,
+    chunked_loss,
+    masked_mean_loss,
+    metric_sums,
+    token_nll_and_loss,
+)
 from s2s_jax.model import Seq2Seq
 from s2s_jax.model.encoder import reverse_padded
 from s2s_jax.scheduled_sampling import coin_rng, sampling_probability, scheduled_inputs
@@ -49,7 +56,8 @@ def train_step(
     """One teacher-forced gradient step; returns the new state and metric sums.
 
     loss_chunk > 0 computes the output layer and loss that many target steps at
-    a time (`losses.chunked_loss`), bounding the logits' memory; 0 does all at once.
+    a time (`losses.chunked_loss`), bounding the logits' memory; 0 does all at once; -1
+    chooses from the batch's shape (`losses.auto_chunk`).
     scheduled_sampling, a `config.train.scheduled_sampling` block with a decay other
     than 'none', replaces decoder inputs by the model's predictions
     (`scheduled_sampling.scheduled_inputs`), and the sums gain
@@ -80,12 +88,20 @@ def train_step(
             rngs={"dropout": dropout_rng},
             method=Seq2Seq.features,
         )
-        project = functools.partial(model.apply, variables, method=Seq2Seq.project)
-        if loss_chunk:
+        B, T, _ = features_BxTxF.shape
+        chunk = loss_chunk
+        if loss_chunk == -1:  # Logged as each batch shape is traced (compiled), not per step.
+            chunk = auto_chunk(B, T, model.cfg.tgt_vocab_size)
+            logging.info("train.loss_chunk_size=-1: batches of %d x %d target steps (vocabulary "
+                         "%d) take their loss %s", B, T, model.cfg.tgt_vocab_size,
+                         f"in chunks of {chunk} steps" if chunk else "whole")  # fmt: skip
+        if chunk and chunk < T:
             return chunked_loss(
-                project, features_BxTxF, batch["tgt_out_BxT"], label_smoothing, loss_chunk
-            )
-        return masked_mean_loss(project(features_BxTxF), batch["tgt_out_BxT"], label_smoothing)
+                _project(model), params, features_BxTxF, batch["tgt_out_BxT"],
+                label_smoothing, chunk, Seq2Seq.OUTPUT_LAYER,
+            )  # fmt: skip
+        logits_BxTxV = _project(model)(params, features_BxTxF)
+        return masked_mean_loss(logits_BxTxV, batch["tgt_out_BxT"], label_smoothing)
 
     (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grad_norm = optax.tree.norm(grads)
@@ -102,6 +118,12 @@ def train_step(
         "nonfinite_steps": 1 - finite.astype(jnp.int32),
     }
     return new_state, {**sums, **extra_sums}
+
+
+def _project(model: Seq2Seq) -> Callable[[Any, jax.Array], jax.Array]:
+    """(params, features) -> logits: the model's output layer."""
+    return lambda params, features: model.apply({"params": params}, features,
+                                                method=Seq2Seq.project)  # fmt: skip
 
 
 def eval_step(params: Any, batch: Batch, *, model: Seq2Seq) -> dict[str, jax.Array]:

@@ -8,7 +8,8 @@ TensorBoard every `train.log_every_steps`; eval metrics every
 finds a checkpoint in its workdir resumes from it, data position included.
 
 An interrupt (SIGINT or SIGTERM) is acted on between steps: the loop saves a
-checkpoint and raises KeyboardInterrupt. A second interrupt stops at once.
+checkpoint and raises KeyboardInterrupt (exit 130); a second interrupt during that save
+ends the process at once (exit 75, interrupts.SECOND_SIGNAL_EXIT).
 
 With several processes (distributed.py) each trains on its own rows of every batch.
 Before each step they combine their interrupt and time-budget flags (a small collective,
@@ -73,8 +74,10 @@ def train_and_evaluate(
     logging.info("Devices: %s", exp.mesh.devices.tolist())
     stream = exp.data.train_batches(distributed.share())  # This process's rows of each batch.
     best_metric = exp.data.best_metric
-    deferred = interrupts.deferred(second_acts_at_once=True)
-    with contextlib.ExitStack() as cleanup, deferred as received:
+    # Signals stay deferred until the saves in flight are finished (the cleanup below): a
+    # second one meanwhile exits at once (interrupts.py).
+    deferred = interrupts.deferred(exit_on_second=True)
+    with deferred as received, contextlib.ExitStack() as cleanup:
         manager = checkpointing.make_manager(workdir, config.train.max_checkpoints_to_keep)
         cleanup.callback(manager.close)
         cleanup.callback(manager.wait_until_finished)  # Callbacks run last-in, first-out.

@@ -5,8 +5,10 @@ import sys
 
 # Before jax is imported anywhere: tests run on a mesh of 8 CPU devices, so the
 # sharded code paths are exercised even on a one-CPU machine.
+# XLA's backend optimizations are off: the tests' tiny models spend their time compiling.
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    os.environ.get("XLA_FLAGS", "")
+    + " --xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
 ).strip()
 
 import shutil

@@ -1,5 +1,7 @@
-"""Helpers of the tests: tiny experiment configs, and launch.py run as a user would run it."""
+"""Helpers of the tests: tiny experiment configs, launch.py run as a user would run it, and a
+small disk to fill."""
 
+import functools
 import glob
 import os
 import struct
@@ -10,10 +12,14 @@ from collections.abc import Iterator
 import jax
 import ml_collections
 import numpy as np
+import pytest
 
 from experiments import benchmark, generated
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The XLA flags of the launch.py processes the tests start: one CPU device, and XLA's
+# backend optimizations off, as the tests' tiny runs spend their time compiling, not running.
+SUBPROCESS_XLA_FLAGS = "--xla_backend_optimization_level=0"
 
 
 def tiny_config(task: str = "reverse", **overrides) -> ml_collections.ConfigDict:
@@ -41,10 +47,16 @@ def tiny_config(task: str = "reverse", **overrides) -> ml_collections.ConfigDict
 
 
 def run_launch(
-    *args: str, check: bool = True, stdin: bytes = b"", timeout: float = 300
+    *args: str,
+    check: bool = True,
+    stdin: bytes = b"",
+    timeout: float = 300,
+    xla_flags: str = SUBPROCESS_XLA_FLAGS,
 ) -> subprocess.CompletedProcess:
-    """launch.py from the repo root on one CPU device; stdout and stderr come back as text."""
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    """launch.py from the repo root on one CPU device; stdout and stderr come back as text.
+
+    `xla_flags=""` compiles with XLA's optimizations, for runs long enough to need them."""
+    env = {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "launch.py", *args],
         cwd=ROOT,
@@ -57,6 +69,49 @@ def run_launch(
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+@functools.cache
+def _small_disk_refused() -> str:
+    """Why this machine does not let a test mount a tmpfs in a user and mount namespace of its
+    own (`unshare`), or '' if it does. Probed once per process."""
+    probe = 'd=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d"; rmdir "$d"'
+    try:
+        proc = subprocess.run([*_UNSHARE, "sh", "-ec", probe], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    return "" if proc.returncode == 0 else proc.stderr.decode().strip() or "unshare failed"
+
+
+_UNSHARE = ("unshare", "--user", "--map-root-user", "--mount")
+
+# Python lines for a script run by on_small_disk: fill $DISK to its last byte.
+FILL_THE_DISK = """
+with open(os.path.join(os.environ["DISK"], "filler"), "wb", buffering=0) as f:
+    try:
+        while True:
+            f.write(bytes(4096))
+    except OSError:
+        pass
+"""
+
+
+def on_small_disk(
+    script: str, disk: str, size: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess:
+    """Runs the shell `script` (from the repo root, on one CPU device, `env` added) with a
+    fresh tmpfs of `size` (e.g. '4m') mounted at $DISK=`disk`, a new empty folder. The tmpfs
+    lives in a mount namespace of the script's own and goes with it: the script copies out
+    what the test reads. Skips the test if this machine does not allow that."""
+    refused = _small_disk_refused()
+    if refused:
+        pytest.skip(f"cannot mount a small tmpfs in a user namespace here: {refused}")
+    os.makedirs(disk)
+    mount = f'mount -t tmpfs -o size={size} tmpfs "$DISK"\n'
+    environ = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu",
+               "PYTHON": sys.executable, "DISK": disk, **env}  # fmt: skip
+    return subprocess.run([*_UNSHARE, "sh", "-euc", mount + script], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 def tensorboard_events(workdir: str) -> list:
@@ -103,7 +158,7 @@ def tiny_benchmark() -> ml_collections.ConfigDict:
     c.devices = 1
     c.synthetic.vocab_size, c.model.embed_size = 40, 8
     b = c.benchmark
-    b.reps, b.calls_per_rep, b.warmup = 2, 2, 1
+    b.reps, b.calls_per_rep, b.warmup, b.peak_repeats = 2, 2, 1, 1
     b.grid.batch_size, b.grid.lengths, b.grid.hidden_size = (4, 8), ((4, 4), (8, 8)), (16,)
     return c
 

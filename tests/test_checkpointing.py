@@ -1,7 +1,9 @@
 """Tests for s2s_jax.checkpointing: exact save/restore, exact resume, clear errors."""
 
 import glob
+import json
 import os
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -9,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import on_small_disk, tiny_config
 
-from s2s_jax import checkpointing, evaluate, experiment, train
+from s2s_jax import atomic_write, checkpointing, evaluate, experiment, train
 from s2s_jax.data.generated import TrainStream
 
 
@@ -86,38 +88,6 @@ def test_restore_missing_step(saved):
     with pytest.raises(checkpointing.CheckpointError, match="no checkpoint at step 7"):
         saved.exp.restore(manager, step=7)
     manager.close()
-
-
-@pytest.mark.slow
-def test_resume_is_bit_identical(make_config, tmp_path):
-    """Training 30 steps in one go equals 10 steps then resuming to 30, bit for bit."""
-    # warmup_rsqrt does not depend on num_steps, so both runs have the same schedule.
-    config = make_config(
-        model__dropout_rate=0.3,
-        optim__schedule="warmup_rsqrt",
-        optim__warmup_steps=5,
-        train__num_steps=30,
-        train__eval_every_steps=1000,
-    )
-    short = config.copy_and_resolve_references()
-    short.train.num_steps = 10
-    a, b = tmp_path / "a", tmp_path / "b"
-    train.train_and_evaluate(config, str(a))
-    train.train_and_evaluate(short, str(b))
-    at_10, data_10 = _latest_state(config, b)
-    assert int(at_10.step) == 10 and data_10["data"] == {"index": 10}
-    train.train_and_evaluate(config, str(b))
-
-    state_a, data_a = _latest_state(config, a)
-    state_b, data_b = _latest_state(config, b)
-    assert int(state_a.step) == int(state_b.step) == 30
-    assert data_a["data"] == data_b["data"] == {"index": 30}
-    _assert_states_equal(state_a, state_b)
-    # Resuming did train: the final params moved away from the step-10 ones.
-    assert not all(
-        np.array_equal(x, y)
-        for x, y in zip(jax.tree.leaves(at_10.params), jax.tree.leaves(state_b.params), strict=True)
-    )
 
 
 def test_different_model_is_refused(saved):
@@ -256,3 +226,160 @@ def test_a_corrupt_latest_checkpoint_is_set_aside_and_the_one_before_restored(
         checkpointing.restore_latest_good(manager, saved.exp.abstract_state, saved.exp.model_cfg)
     manager.close()
     assert sorted(os.listdir(tmp_path / "corrupt_checkpoints")) == ["2", "3"]
+
+
+def test_a_save_that_would_not_fit_is_refused_before_it_starts(saved, tmp_path, monkeypatch):
+    """Less free space than the newest checkpoint takes: the save is a DiskFullError naming
+    the checkpoint, the space it needs and the free space, and writes nothing; with space,
+    the same save goes through."""
+    shutil.copytree(saved.workdir / "checkpoints", tmp_path / "checkpoints")
+    step_2 = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "checkpoints" / "2")
+              for f in fs]  # fmt: skip
+    manager = checkpointing.make_manager(tmp_path, max_to_keep=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic_write, "free_space", lambda path: (1000, 2**30))
+        with pytest.raises(atomic_write.DiskFullError) as info:
+            checkpointing.save(manager, 3, saved.state, {"index": 3}, saved.exp.model_cfg)
+    message = str(info.value)
+    needs = re.fullmatch(
+        rf"no space left on device writing {tmp_path}/checkpoints/3 \(it needs about "
+        r"([\d.]+) KiB; 1000 bytes free of 1\.0 GiB on its filesystem\); free some space, "
+        r"then rerun the same command: training resumes from the latest complete checkpoint",
+        message,
+    )
+    assert needs, message
+    assert float(needs[1]) * 1024 >= sum(os.path.getsize(f) for f in step_2) > 1000
+    assert os.listdir(tmp_path / "checkpoints") == ["2"] and manager.all_steps() == [2]
+    checkpointing.save(manager, 3, saved.state, {"index": 3}, saved.exp.model_cfg)
+    manager.wait_until_finished()
+    assert manager.all_steps() == [2, 3]
+    manager.close()
+
+
+_SAVE_ON_A_FULL_DISK = """
+import json, os, shutil
+import numpy as np
+import orbax.checkpoint as ocp
+from s2s_jax import checkpointing
+from s2s_jax.atomic_write import DiskFullError
+
+disk = os.environ["DISK"]
+folder = os.path.join(disk, "checkpoints")
+
+
+def save(manager, step, n):
+    items = {"state": ocp.args.StandardSave({"w": np.arange(n, dtype=np.float32)}),
+             "data": ocp.args.JsonSave({"step": step}), "model": ocp.args.JsonSave({})}
+    manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+
+out = {"errors": []}
+manager = checkpointing.make_manager(disk, max_to_keep=3)
+save(manager, 1, 1000)
+manager.wait_until_finished()
+filler = os.path.join(disk, "filler")
+with open(filler, "wb", buffering=0) as f:  # Leaves 256 KiB.
+    f.write(bytes(shutil.disk_usage(disk).free - 256 * 1024))
+try:  # 1 MB: step 1 fits in what is left, so orbax starts the save, which fails.
+    save(manager, 2, 250_000)
+    manager.wait_until_finished()
+except DiskFullError as e:
+    out["errors"].append(str(e))
+out["left"] = sorted(os.listdir(folder))
+out["all_steps"] = manager.all_steps()
+out["read_only"] = checkpointing.make_manager(disk, 3, read_only=True).all_steps()
+manager.close()
+os.remove(filler)
+again = checkpointing.make_manager(disk, max_to_keep=3)  # The next start.
+out["next_start"] = again.all_steps()
+save(again, 3, 250_000)
+again.wait_until_finished()
+out["after"] = sorted(os.listdir(folder))
+out["restored"] = again.restore(3, args=ocp.args.Composite(data=ocp.args.JsonRestore()))["data"]
+again.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_a_save_cut_short_by_a_full_disk_is_never_taken_for_a_checkpoint(tmp_path):
+    """On a real 4 MiB tmpfs, a save that orbax starts and a full disk cuts short: one
+    DiskFullError naming the checkpoint and the free space; what it leaves is a temporary
+    folder that no manager lists, and that the next start deletes; then saves go through.
+    (orbax 0.12 raises tensorstore's ValueError 'RESOURCE_EXHAUSTED: ... No space left on
+    device' from wait_until_finished.)"""
+    disk = str(tmp_path / "disk")
+    proc = on_small_disk('"$PYTHON" -c "$SCRIPT"', disk, "4m", SCRIPT=_SAVE_ON_A_FULL_DISK)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    [error] = out["errors"]
+    assert re.fullmatch(
+        rf"no space left on device writing {disk}/checkpoints/2 \(\d+(\.\d)? (bytes|KiB) free "
+        r"of 4\.0 MiB on its filesystem\); free some space, then rerun .*",
+        error,
+    ), error
+    assert out["left"] == ["1", "2.orbax-checkpoint-tmp"]
+    assert out["all_steps"] == out["read_only"] == out["next_start"] == [1]
+    assert out["after"] == ["1", "3"]  # The leftover of step 2 is gone.
+    assert out["restored"] == {"step": 3}
+
+
+_FULL_DISK_RUN = """
+run() {  # name, num_steps
+  "$PYTHON" launch.py $ARGS --config.train.num_steps=$2 --workdir="$DISK/run" \\
+    >"$OUT/$1.out" 2>"$OUT/$1.err" && echo 0 >"$OUT/$1.rc" || echo $? >"$OUT/$1.rc"
+}
+run first 20
+cat /dev/zero >"$DISK/filler" 2>/dev/null || true  # The disk full,
+truncate -s -48K "$DISK/filler"  # but for 48 KiB: less than a checkpoint takes.
+run full 40
+cp -a "$DISK/run" "$OUT/failed"
+rm "$DISK/filler"
+run again 40
+cp -a "$DISK/run" "$OUT/resumed"
+"""
+_TINY_RUN = [
+    "--config=experiments/generated.py:reverse",
+    *(f"--config.{key}={value}" for key, value in {
+        "task.max_len": 6, "task.num_symbols": 6, "task.num_eval": 64, "model.embed_size": 16,
+        "model.hidden_size": 16, "train.batch_size": 32, "train.log_every_steps": 10,
+        "train.eval_every_steps": 10, "train.checkpoint_every_steps": 10,
+        "eval.batch_size": 64, "optim.schedule": "warmup_rsqrt", "optim.warmup_steps": 5,
+    }.items()),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_a_full_disk_says_so_in_one_line_and_resumes_with_space(tmp_path):
+    """launch.py on a 4 MiB tmpfs: 20 steps; the disk filled but for 48 KiB; on to 40 steps:
+    exit 1 with one line naming the path and the free space, no traceback, and no
+    checkpoint past the last complete one; with space again, the same command resumes from
+    that checkpoint and finishes, every step logged once."""
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    out.mkdir()
+    proc = on_small_disk(_FULL_DISK_RUN, str(disk), "4m", ARGS=" ".join(_TINY_RUN), OUT=str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rc = {name: (out / f"{name}.rc").read_text().strip() for name in ("first", "full", "again")}
+    assert rc == {"first": "0", "full": "1", "again": "0"}, (out / "full.err").read_text()[-3000:]
+
+    err = (out / "full.err").read_text()
+    assert "Traceback" not in err, err[-3000:]
+    last = err.splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: no space left on device writing {disk}/run/\S+ \(.*\d+(\.\d)? (bytes|KiB) "
+        r"free of 4\.0 MiB on its filesystem\); free some space, then rerun the same command: "
+        r"training resumes from the latest complete checkpoint",
+        last,
+    ), last
+    steps = sorted(int(s) for s in os.listdir(out / "failed" / "checkpoints"))
+    assert steps == [10, 20]  # Nothing of step 30 or later, not even a temporary folder.
+
+    resumed = out / "resumed"
+    log = (resumed / "train.log").read_text()
+    assert re.findall(r"Resuming from step (\d+)", log)[-1] == "20"
+    with open(resumed / "final_eval.json", encoding="utf-8") as f:
+        assert json.load(f)["step"] == 40
+    with open(resumed / "metrics.jsonl", encoding="utf-8") as f:
+        logged = [(m["step"], m["split"]) for m in map(json.loads, f)]
+    assert len(logged) == len(set(logged))
+    assert [s for s, split in logged if split == "train"] == [10, 20, 30, 40]

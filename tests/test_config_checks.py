@@ -1,11 +1,14 @@
-"""Tests for s2s_jax.config_checks.validate: good configs pass, bad fields are named."""
+"""Tests for s2s_jax.config_checks.validate: good configs pass, bad fields are named; and
+saved_config, the config a workdir holds."""
+
+import os
 
 import ml_collections
 import pytest
 
 from experiments import benchmark, en_ko, generated
 from s2s_jax.benchmark.grid import grid_points, point_config
-from s2s_jax.config_checks import check_backend, validate
+from s2s_jax.config_checks import check_backend, saved_config, validate
 from s2s_jax.errors import ConfigError, UserError
 
 NUM_DEVICES = 8  # conftest.py fakes eight CPU devices.
@@ -272,3 +275,41 @@ def test_bad_scheduled_sampling_field_is_named(make_config, field, value, messag
     for decay in ("constant", "linear", "exponential", "inverse_sigmoid"):
         good.train.scheduled_sampling.decay = decay
         validate(good, NUM_DEVICES)
+
+
+def test_saved_config_reads_what_training_wrote(make_config, tmp_path):
+    """config.json as train.py writes it (to_json) comes back with the same fields (JSON
+    has lists for the tuples)."""
+    config = make_config()
+    (tmp_path / "config.json").write_text(config.to_json(indent=1), encoding="utf-8")
+    saved = saved_config(str(tmp_path))
+    assert saved.to_json() == config.to_json() and saved.model.hidden_size == 32
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        (None, "config.json is missing: the workdir holds no saved config"),
+        ('{"model": {', r"config.json is not valid JSON \(Expecting"),
+        (b"\xff\xfe{}", "config.json is not valid JSON"),
+        ("[1, 2]", "config.json holds a JSON array, not an object"),
+        ("3", "config.json holds a JSON number, not an object"),
+        ("null", "config.json holds a JSON null, not an object"),
+    ],
+    ids=["missing", "malformed", "not-utf8", "array", "number", "null"],
+)
+def test_saved_config_errors_name_the_file(tmp_path, contents, message):
+    """A workdir without a readable JSON object in config.json: a ConfigError naming the
+    file (with the fix); a workdir that does not exist is named too."""
+    path = tmp_path / "config.json"
+    if isinstance(contents, bytes):
+        path.write_bytes(contents)
+    elif contents is not None:
+        path.write_text(contents, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as raised:
+        saved_config(str(tmp_path))
+    assert str(raised.value).startswith(str(path))
+    assert "or pass --config" in str(raised.value) and "\n" not in str(raised.value)
+    missing = os.path.join(tmp_path, "nope")
+    with pytest.raises(ConfigError, match=f"workdir {missing} does not exist"):
+        saved_config(missing)

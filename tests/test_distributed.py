@@ -13,7 +13,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from helpers import ROOT, tiny_config
+from helpers import ROOT, SUBPROCESS_XLA_FLAGS, tiny_config
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -132,7 +132,8 @@ def _start(workdir, tmp_path, config: dict, *flags: str, audit_process: int = -1
     XLA compiles without most optimizations: the two processes compile the same programs at
     once on this machine's 2 cores, and that halves the time; what is tested is unchanged.
     """
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    xla_flags = f"{SUBPROCESS_XLA_FLAGS} --xla_force_host_platform_device_count=2"
+    env = {**os.environ, "XLA_FLAGS": xla_flags,
            "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}  # fmt: skip
     args = [
         "launch.py",

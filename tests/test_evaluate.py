@@ -1,5 +1,6 @@
 """Tests for s2s_jax.evaluate: decodes as text, metrics of a set, the files, translate's lines."""
 
+import dataclasses
 import json
 import os
 
@@ -8,11 +9,15 @@ import matplotlib.image
 import numpy as np
 import pytest
 from helpers import step_by_step_attention, tiny_config
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from s2s_jax import attention_plot, checkpointing, evaluate, experiment
+from s2s_jax.data.base import decode_lines
 from s2s_jax.decoding.beam_search import beam_search_n_best
 from s2s_jax.decoding.greedy import greedy_decode
-from s2s_jax.errors import ConfigError
+from s2s_jax.errors import ConfigError, UserError
+from s2s_jax.vocab import PAD_ID
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +225,81 @@ def test_translate_refuses_plots_without_attention(saved, tmp_path):
     with pytest.raises(ConfigError, match=r"config\.model\.decoder is 'basic'"):
         evaluate.translate(config, workdir, ["abc"], plot_dir=str(tmp_path / "plots"))
     assert not (tmp_path / "plots").exists()
+
+
+_WIDTH = 40  # Source columns of every decode: no line of _STDIN (<= _WIDTH bytes) is wider.
+
+
+class _FixedWidth:
+    """A Data whose encode_sources pads to _WIDTH columns: PAD after the longest line, as
+    encode_sources itself pads the shorter ones. The search then compiles once, not again
+    for every new width. Everything else is the wrapped data's."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __getattr__(self, name: str):
+        return getattr(self._data, name)
+
+    def encode_sources(self, texts: list[str], line_numbers: list[int]) -> np.ndarray:
+        src_BxS = self._data.encode_sources(texts, line_numbers)
+        return np.pad(src_BxS, ((0, 0), (0, _WIDTH - src_BxS.shape[1])), constant_values=PAD_ID)
+
+
+@pytest.fixture(scope="module")
+def one_shape(saved):
+    """The untrained tiny experiment (reverse task: a generated one, as translation data
+    needs the shared corpus) decoding 8 texts at a time (one per device) of _WIDTH columns."""
+    _, _, exp, params = saved
+    exp = exp.with_search(batch_size=8)
+    return dataclasses.replace(exp, data=_FixedWidth(exp.data)), params
+
+
+# Arbitrary bytes; or, for valid text of several lines, up to 10 pieces that are each a
+# character's UTF-8 or a line end, space or word; or such text with arbitrary bytes inside
+# (the error's line is then often not the first). At most _WIDTH (40) bytes each time.
+_PIECES = st.lists(
+    st.one_of(
+        st.characters(exclude_categories=["Cs"]).map(str.encode),  # At most 4 bytes.
+        st.sampled_from([b"\n", b"\r\n", b"\r", b" ", b"\t", b"\x0c", b"abc", "가".encode()]),
+    ),
+    max_size=5,
+).map(b"".join)
+_HIGH_BYTE = st.integers(0x80, 0xFF).map(lambda b: bytes([b]))  # A lead or continuation byte.
+_STDIN = st.one_of(
+    st.binary(max_size=_WIDTH),
+    st.tuples(_PIECES, _PIECES).map(b"".join),
+    st.tuples(_PIECES, st.binary(min_size=1, max_size=4) | _HIGH_BYTE, _PIECES).map(b"".join),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=_STDIN)
+@example(data=b"cba\r\n\r\n \t\nab\x0cc\rd\x1ce\n\n")  # One line to wc -l, 3 to splitlines.
+@example(data="가\x0c\r\n\N{LINE SEPARATOR}".encode() + b"\xff")  # Line 2, offset 9.
+def test_translate_texts_of_any_bytes(one_shape, data):
+    """stdin's bytes, as `decode_lines` reads them, then translate_texts: invalid UTF-8 is
+    the UserError naming the line and the byte offset; anything else gets one hypothesis per
+    line: "" for a blank one, else the decode of that line alone. Lines are counted on the
+    bytes: those ending in '\\n' (a '\\r' before it dropped), then any unterminated rest."""
+    exp, params = one_shape
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        where = f"stdin:{line}: not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start})"
+        with pytest.raises(UserError) as info:
+            evaluate.translate_texts(exp, params, decode_lines(data, "stdin"))
+        assert str(info.value).startswith(where)
+        return
+    raw = data.split(b"\n")
+    raw = raw[:-1] if data.endswith(b"\n") or not data else raw
+    lines = [line.removesuffix(b"\r").decode("utf-8") for line in raw]
+    hyps = evaluate.translate_texts(exp, params, decode_lines(data, "stdin")).hyps
+    assert len(hyps) == len(lines)
+    for i, (line, hyp) in enumerate(zip(lines, hyps, strict=True)):
+        if line == "" or line.isspace():
+            assert hyp == ""
+        else:
+            alone = exp.data.encode_sources([line], [i + 1])
+            assert [hyp] == evaluate.decode_texts(exp, params, alone)

@@ -129,6 +129,31 @@ def test_user_errors_are_one_line(tmp_path, args, expected):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "saved", "expected"),
+    [
+        (["--mode=translate", "--text=ab"], None, "{workdir} does not exist: train there first"),
+        (["--mode=eval"], "", "{workdir}/config.json is missing: the workdir holds no saved"),
+        (["--mode=decode"], '{"model": {', "{workdir}/config.json is not valid JSON"),
+        (["--mode=translate", "--text=ab"], "[1, 2]", "{workdir}/config.json holds a JSON array"),
+    ],
+    ids=["missing-workdir", "missing-config-json", "malformed-config-json", "config-json-list"],
+)
+def test_saved_config_errors_are_one_line(tmp_path, args, saved, expected):
+    """Without --config, eval/decode/translate read workdir/config.json: a missing workdir or
+    config.json ('' here: the folder alone), or one that is not a JSON object, is one line
+    naming the path, and the default config file is not used instead."""
+    workdir = tmp_path / "run"
+    if saved is not None:
+        workdir.mkdir()
+        if saved:
+            (workdir / "config.json").write_text(saved, encoding="utf-8")
+    proc = run_launch(*args, f"--workdir={workdir}", check=False)
+    _assert_clear_error(proc, expected.format(workdir=workdir))
+    assert "or pass --config" in proc.stderr
+    assert not (workdir / "checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_incompatible_checkpoint(trained, tmp_path):
     """Training a workdir whose checkpoint has hidden 16 with hidden 24 fails with a clear line."""

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from s2s_jax.losses import chunked_loss, masked_mean_loss, summarize
+from s2s_jax.losses import auto_chunk, chunked_loss, masked_mean_loss, summarize
 from s2s_jax.vocab import PAD_ID
 
 B, T, V = 3, 5, 7
@@ -81,19 +81,29 @@ def test_summarize_perplexity_is_exp_loss():
 @pytest.mark.parametrize(("chunk", "alpha"), [(1, 0.0), (2, 0.1), (4, 0.0), (5, 0.1)])
 def test_chunked_loss_equals_the_whole_loss_with_its_gradients(chunk, alpha):
     """Chunking over time (T=5 does not divide by 2 or 4: padded) changes neither the loss,
-    the metric sums, nor the gradients of the projection's weights and of its inputs."""
+    the metric sums, nor the gradients: of the output layer's weights, of the parameters
+    that reach the loss only through the features, and of the inputs. The loss is scaled
+    after the fact (x 3), so the custom VJP's cotangent is not 1."""
     _, targets = _batch(seed=3)
-    k1, k2 = jax.random.split(jax.random.PRNGKey(4))
-    features, w = jax.random.normal(k1, (B, T, 6)), jax.random.normal(k2, (6, V))
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(4), 3)
+    x = jax.random.normal(k1, (B, T, 6))
+    params = {"encoder": {"a": jax.random.normal(k3, (6,))},
+              "head": {"w": jax.random.normal(k2, (6, V))}}  # fmt: skip
 
-    def whole(features, w):
-        return masked_mean_loss(features @ w, targets, alpha)
+    def project(params, f):
+        return f @ params["head"]["w"]
 
-    def chunked(features, w):
-        return chunked_loss(lambda f: f @ w, features, targets, alpha, chunk)
+    def whole(params, x):
+        loss, sums = masked_mean_loss(project(params, x * params["encoder"]["a"]), targets, alpha)
+        return 3 * loss, sums
+
+    def chunked(params, x):
+        features = x * params["encoder"]["a"]
+        loss, sums = chunked_loss(project, params, features, targets, alpha, chunk, ("head",))
+        return 3 * loss, sums
 
     def value_and_grads(loss):
-        return jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True))(features, w)
+        return jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True))(params, x)
 
     (ref, ref_sums), ref_grads = value_and_grads(whole)
     (got, sums), grads = value_and_grads(chunked)
@@ -101,7 +111,8 @@ def test_chunked_loss_equals_the_whole_loss_with_its_gradients(chunk, alpha):
     assert set(sums) == set(ref_sums)
     for key in sums:
         assert float(sums[key]) == pytest.approx(float(ref_sums[key]), rel=1e-6)
-    for g, r in zip(grads, ref_grads, strict=True):
+    assert jax.tree.structure(grads) == jax.tree.structure(ref_grads)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
 
 
@@ -117,8 +128,23 @@ def test_chunked_loss_never_holds_all_logits():
         grad = jax.jit(jax.grad(lambda x, w: loss(x, w)[0], (0, 1)))
         return grad.lower(features, w).compile().memory_analysis().temp_size_in_bytes
 
+    def project(params, c):
+        return c @ params["w"]
+
     whole = temp_bytes(lambda x, w: masked_mean_loss(x @ w, targets, 0.0))
-    chunked = temp_bytes(lambda x, w: chunked_loss(lambda c: c @ w, x, targets, 0.0, 8))
+    chunked = temp_bytes(
+        lambda x, w: chunked_loss(project, {"w": w}, x, targets, 0.0, 8, ("w",))[:2]
+    )
     logits_bytes = b * t * v * 4
     assert whole >= 2 * logits_bytes, whole
     assert chunked < logits_bytes and chunked < whole / 4, (chunked, whole)
+
+
+def test_auto_chunk_keeps_a_chunks_logits_within_32_mib():
+    """Hand-worked with V = 8000 (a row of one step's logits: B·32,000 bytes): 128 x 64 is
+    262 MB of logits, so chunks of 33,554,432 // 4,096,000 = 8 steps; 64 x 32 (65.5 MB) gets
+    16; 16 x 64 (32.8 MB) and 64 x 16 fit whole; a row too big for the budget gets 1."""
+    assert auto_chunk(128, 64, 8000) == 8
+    assert auto_chunk(64, 32, 8000) == 16
+    assert auto_chunk(16, 64, 8000) == auto_chunk(64, 16, 8000) == 0
+    assert auto_chunk(2048, 64, 8000) == 1

@@ -1,16 +1,22 @@
 """Tests for s2s_jax.metric_log: JSON lines flushed as written and appended; TensorBoard
 scalars, text and images."""
 
+import errno
 import glob
 import io
 import json
 import os
+import re
+import threading
 
 import matplotlib.image
 import numpy as np
-from helpers import tensorboard_events
+import pytest
+from helpers import FILL_THE_DISK, on_small_disk, tensorboard_events
+from tensorboardX.record_writer import RecordWriter
 
 from s2s_jax import distributed
+from s2s_jax.atomic_write import DiskFullError
 from s2s_jax.metric_log import MetricLog
 
 
@@ -78,3 +84,64 @@ def test_a_resumed_log_is_cut_back_to_the_restored_step(tmp_path):
     assert _lines(log.path)[-1]["loss"] == 0.03
     purges = [e.step for e in tensorboard_events(str(tmp_path)) if e.session_log.status == 1]
     assert purges == [21]  # SessionLog.START at the purge step.
+
+
+def test_tensorboard_writes_in_the_calling_thread_where_a_full_disk_is_an_error(
+    tmp_path, monkeypatch
+):
+    """No tensorboardX writer thread (a full disk would kill it, and the run would then
+    block on its queue): a failed event write raises here, as a DiskFullError naming the
+    folder."""
+    before = set(threading.enumerate())
+    log = MetricLog(str(tmp_path))
+    started = set(threading.enumerate()) - before
+    assert not [t for t in started if type(t).__module__.startswith("tensorboardX")], started
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(RecordWriter, "write", lambda self, data: (_ for _ in ()).throw(full))
+    with pytest.raises(DiskFullError, match=f"no space left on device writing {tmp_path}/tens"):
+        log.write(10, "train", {"loss": 1.5})
+    assert _lines(log.path) == [{"step": 10, "split": "train", "loss": 1.5}]
+    log.close()
+
+
+_FILL = (
+    """
+import json, os
+from s2s_jax.atomic_write import DiskFullError
+from s2s_jax.metric_log import MetricLog
+disk = os.environ["DISK"]
+log = MetricLog(disk)
+"""
+    + FILL_THE_DISK
+    + """errors = []
+for step in range(1000):
+    try:
+        log.write(step, "train", {"loss": 1.0, "token_accuracy": 0.5})
+    except DiskFullError as e:
+        errors.append(str(e))
+        break
+try:
+    log.close()
+except DiskFullError as e:
+    errors.append(str(e))
+print(json.dumps({"errors": errors, "steps": step}))
+"""
+)
+
+
+def test_a_full_disk_stops_the_log_with_one_error_and_the_process_exits(tmp_path):
+    """On a real tmpfs, filled: a write fails with a DiskFullError naming its file and the
+    free space; the process then exits at once (no thread left blocked, no traceback from
+    tensorboardX's exit hook)."""
+    disk = str(tmp_path / "disk")
+    proc = on_small_disk('"$PYTHON" -c "$FILL"', disk, "256k", timeout=60, FILL=_FILL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["steps"] < 1000 and out["errors"], out
+    for error in out["errors"]:
+        assert re.fullmatch(
+            rf"no space left on device writing {disk}/(metrics\.jsonl|tensorboard) \(\d+ bytes "
+            r"free of 256\.0 KiB on its filesystem\); free some space, then rerun .*",
+            error,
+        ), error

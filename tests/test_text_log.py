@@ -1,7 +1,9 @@
 """Tests for text_log.py: orbax's INFO chatter filtered out, and the absl log copied to a file."""
 
+import errno
 import logging as py_logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +106,49 @@ def test_quiet_libraries_filters_the_console() -> None:
         assert handler.filter(_record(OUR_FILE, py_logging.INFO))
     finally:
         handler.filters[:] = filters
+
+
+def test_orbax_errors_keep_their_line_but_not_their_traceback() -> None:
+    """A failed save's error reaches the caller, which reports it: orbax's own record of it
+    keeps its message, without the traceback; a record of ours keeps its traceback."""
+    try:
+        raise ValueError("RESOURCE_EXHAUSTED: ... No space left on device")
+    except ValueError:
+        exc_info = sys.exc_info()
+    for pathname, kept in ((ORBAX_FILE, None), (OUR_FILE, exc_info)):
+        record = logging.get_absl_logger().makeRecord(
+            "absl", py_logging.ERROR, pathname, 7, "save failed", None, exc_info
+        )
+        assert text_log.QuietLibraries().filter(record)
+        assert record.exc_info == kept
+        assert ("Traceback" in py_logging.Formatter().format(record)) is (kept is not None)
+
+
+class _FullDisk:
+    """A file on a full disk."""
+
+    def write(self, text: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.usefixtures("absl_handlers")
+def test_a_full_disk_under_the_log_file_is_one_warning_not_a_traceback_per_line(
+    tmp_path: Path, capsys
+) -> None:
+    path = tmp_path / "train.log"
+    before = list(logging.get_absl_logger().handlers)
+    text_log.log_to_file(str(path))
+    [handler] = [h for h in logging.get_absl_logger().handlers if h not in before]
+    handler.stream.close()
+    handler.stream = _FullDisk()
+    for message in ("first", "second", "third"):
+        _log(OUR_FILE, py_logging.WARNING, message)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {path}: [Errno 28] No space left on device; its lines are dropped"
+    ]

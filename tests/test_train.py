@@ -4,15 +4,21 @@ import glob
 import io
 import json
 import os
+import random
 import signal
+import subprocess
+import sys
+import time
+from typing import Any
 
 import jax
 import matplotlib.image
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
-from helpers import tensorboard_events
+from helpers import ROOT, SUBPROCESS_XLA_FLAGS, tensorboard_events
 
-from s2s_jax import attention_plot, evaluate, experiment, train
+from s2s_jax import attention_plot, evaluate, experiment, interrupts, train
 from s2s_jax.metric_log import MetricLog
 
 TRAIN_KEYS = {
@@ -218,3 +224,139 @@ def test_nonfinite_updates_stop_the_run_or_are_skipped(tmp_path):
         params, step = evaluate.load_params(exp, workdir)
         assert step == 10
         assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
+
+
+# launch.py as a user runs it: a tiny reversal task, dropout on (so the RNG matters), every
+# step logged, a checkpoint every 4 steps.
+_LAUNCH = [
+    "launch.py",
+    "--config=experiments/generated.py:reverse",
+    "--config.task.max_len=6",
+    "--config.task.num_symbols=6",
+    "--config.task.num_eval=64",
+    "--config.model.embed_size=16",
+    "--config.model.hidden_size=16",
+    "--config.model.dropout_rate=0.3",
+    "--config.train.batch_size=32",
+    "--config.train.num_steps=80",
+    "--config.train.log_every_steps=1",
+    "--config.train.eval_every_steps=40",
+    "--config.train.checkpoint_every_steps=4",
+    "--config.eval.batch_size=64",
+]
+_TIMING = ("steps_per_sec", "eval_seconds")  # The only logged values that may differ.
+
+
+def _start(workdir, *wrapper: str) -> subprocess.Popen:
+    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen([sys.executable, *wrapper, *_LAUNCH, f"--workdir={workdir}"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def _wait_until(proc: subprocess.Popen, ready) -> None:
+    """Polls `ready()` every millisecond while `proc` runs; fails if it ends first."""
+    while not ready():
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before the moment"
+        time.sleep(0.001)
+
+
+def _logged_steps(workdir) -> int:
+    path = os.path.join(workdir, "metrics.jsonl")
+    return sum(1 for _ in open(path, encoding="utf-8")) if os.path.exists(path) else 0
+
+
+def _saving(workdir) -> bool:
+    """A checkpoint save is under way: orbax's temporary directory exists."""
+    folder = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(folder) and any("tmp" in name for name in os.listdir(folder))
+
+
+def _without_timing(workdir) -> tuple[list[dict], dict]:
+    metrics = [{k: v for k, v in m.items() if k not in _TIMING} for m in _read_metrics(workdir)]
+    with open(os.path.join(workdir, "final_eval.json"), encoding="utf-8") as f:
+        final = json.load(f)
+    for split in final.values():
+        if isinstance(split, dict):
+            split.pop("eval_seconds")
+    return metrics, final
+
+
+def _final_state(workdir) -> Any:
+    folder = os.path.join(workdir, "checkpoints")
+    step = max(int(name) for name in os.listdir(folder) if name.isdigit())
+    return ocp.StandardCheckpointer().restore(os.path.join(folder, str(step), "state"))
+
+
+# The second signal arrives while the interrupt's save is in flight: right after orbax has
+# started it (asynchronous), before the loop waits for it.
+_SECOND_SIGNAL = """
+import os, runpy, signal, sys
+from s2s_jax import checkpointing
+from s2s_jax.metric_log import MetricLog
+log, save = MetricLog.write, checkpointing.save
+def write(self, step, split, metrics):
+    log(self, step, split, metrics)
+    if step == 14 and split == "train":
+        os.kill(os.getpid(), signal.SIGINT)
+def save_then_signal(manager, step, *args, **kwargs):
+    save(manager, step, *args, **kwargs)
+    if step == 14:
+        os.kill(os.getpid(), signal.SIGTERM)
+MetricLog.write, checkpointing.save = write, save_then_signal
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_kills_and_signals_at_random_moments_resume_bit_identically(tmp_path):
+    """One run meets, in turn: a SIGTERM during start-up (exit 130, nothing written but the
+    config); a SIGINT whose save meets a second signal (exit 75 at once); three `kill -9`s,
+    at random logged steps and during checkpoint saves. Each restart resumes from the latest
+    complete checkpoint, and the run ends bit-identical to one never interrupted: every
+    logged metric, the final eval, the final parameters and optimizer state."""
+    rng = random.Random(0)
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    proc = _start(ref)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+
+    # Start-up: SIGTERM once JAX is up, while the data and model are being built.
+    proc = _start(run)
+    for line in proc.stderr:
+        if "JAX devices" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.strip().endswith("stopped: SIGTERM; rerun to resume")
+    assert "Traceback" not in err
+    assert not os.path.exists(run / "checkpoints") or not os.listdir(run / "checkpoints")
+
+    # A second signal during the interrupt's save of step 14.
+    proc = _start(run, "-c", _SECOND_SIGNAL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == interrupts.SECOND_SIGNAL_EXIT, err[-3000:]
+    assert "a second signal (SIGTERM) during the interrupt's save" in err
+
+    kills = []
+    for during_save in (False, True, True):
+        proc = _start(run)
+        resumed = _logged_steps(run)
+        if during_save:
+            _wait_until(proc, lambda r=resumed: _logged_steps(run) > r and _saving(run))
+        else:
+            target = rng.randrange(resumed + 2, resumed + 12)
+            _wait_until(proc, lambda target=target: _logged_steps(run) >= target)
+        proc.kill()
+        proc.wait()
+        kills.append(_logged_steps(run))
+    assert kills == sorted(kills) and kills[-1] < 80  # Each restart went further.
+
+    proc = _start(run)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+    assert _without_timing(run) == _without_timing(ref)
+    a, b = _final_state(ref), _final_state(run)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert np.array_equal(np.asarray(x), np.asarray(y))

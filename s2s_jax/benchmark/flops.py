@@ -3,9 +3,21 @@
 XLA's cost analysis counts a scan body once, not once per time step, so it
 cannot count an RNN's FLOPs; these formulas count the matmuls, which dominate
 (elementwise gate math is left out). A multiply-add is 2 FLOPs.
+
+The peak: a vendor figure for the accelerators of `PEAK_FLOPS`; elsewhere (the
+CPU) a measured 2048×2048 matmul, the *best* of several timed calls, since noise
+on a shared machine only ever slows a call down. A benchmark run (run.py)
+measures it once at its start and once at its end, in its own process, which
+launch.py set up as it sets up the points' processes (the same XLA_FLAGS and
+platform, the same intra-op thread pool over all cores, `keep_freed_memory`)
+and which sits idle while a point runs; the run's peak is the larger of the two.
+Each point's process also checks the peak itself right before its timing
+(`point_peak`, fewer calls): the check that the parent's figure holds in the
+kind of process that is timed, and that nothing else took the cores meanwhile.
 """
 
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -73,24 +85,49 @@ def train_flops(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> int
     return 3 * forward_flops(cfg, batch, src_len, tgt_len)
 
 
-def matmul_peak(dtype: str = "float32", n: int = 2048, reps: int = 5) -> float:
-    """Measured FLOP/s of an n×n matmul on the default device (the median of `reps`)."""
+POINT_PEAK_REPEATS = 3  # A point's own check (`point_peak`): at most this many timed calls.
+
+
+def matmul_peak(
+    dtype: str = "float32",
+    n: int = 2048,
+    repeats: int = 7,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Measured FLOP/s of an n×n matmul on the default device: the best of `repeats` calls
+    timed on `clock`, after an untimed one (which compiles)."""
     a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), dtype)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+    fastest = float("inf")
+    for _ in range(repeats):
+        start = clock()
         matmul(a).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / float(np.median(times))
+        fastest = min(fastest, clock() - start)
+    return 2 * n**3 / fastest
 
 
-def device_peak(dtype: str) -> tuple[float, str]:
-    """(peak FLOP/s, where it comes from): the table for accelerators, a measurement on CPU."""
+def table_peak(dtype: str) -> tuple[float, str] | None:
+    """(the vendor's peak FLOP/s, its table entry) of the default device, or None when it has
+    none (the CPU, an accelerator the table lacks): then the peak is measured."""
     device = jax.devices()[0]
     if device.platform != "cpu":
         for kind, (fp32, bf16) in PEAK_FLOPS.items():
             if kind.lower() in device.device_kind.lower():
                 return (bf16 if dtype == "bfloat16" else fp32), f"table: {kind}"
-    return matmul_peak(dtype), "measured: 2048x2048 matmul"
+    return None
+
+
+def device_peak(dtype: str, repeats: int) -> tuple[float, str]:
+    """(peak FLOP/s, where it comes from): the table for accelerators, else `matmul_peak`."""
+    if table := table_peak(dtype):
+        return table
+    return matmul_peak(dtype, repeats=repeats), f"measured: best of {repeats} 2048x2048 matmuls"
+
+
+def point_peak(dtype: str, repeats: int) -> float | None:
+    """A point's own quick check of the measured peak (the best of min(`POINT_PEAK_REPEATS`,
+    `repeats`) calls), or None where the peak is a table figure."""
+    if table_peak(dtype):
+        return None
+    return matmul_peak(dtype, repeats=min(POINT_PEAK_REPEATS, repeats))

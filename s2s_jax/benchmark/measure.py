@@ -67,10 +67,10 @@ def measure_memory(config: dict[str, Any], settings: dict[str, Any], workdir: st
     }  # fmt: skip
 
 
-def measure_speed(
-    config: dict[str, Any], settings: dict[str, Any], workdir: str, peak_flops: float
-) -> dict[str, Any]:
-    """Compile time, train and decoding rates, and achieved FLOP/s of one point."""
+def measure_speed(config: dict[str, Any], settings: dict[str, Any], workdir: str) -> dict:
+    """Compile time, train and decoding rates, achieved FLOP/s of one point, and this process's
+    own check of the peak (flops.point_peak) right before the timing; the parent takes the
+    utilization against the run's peak (run.py)."""
     from s2s_jax.host_memory import keep_freed_memory
 
     keep_freed_memory()  # As launch.py does, before JAX allocates.
@@ -82,9 +82,6 @@ def measure_speed(
     exp, state, batch, compiled, compile_s = _train_setup(config, workdir)
     B, T = batch["tgt_out_BxT"].shape
     num_devices = exp.mesh.devices.size
-    # The peak of all the point's devices; on CPU, where the measured peak is the host's (a
-    # matmul on all its cores), fake devices share it.
-    peak_flops *= 1 if exp.mesh.devices.flat[0].platform == "cpu" else num_devices
     holder = {"state": state}
 
     def one_step():
@@ -93,6 +90,7 @@ def measure_speed(
 
     for _ in range(settings["warmup"]):
         one_step()
+    point_peak = flops.point_peak(config["model"]["dtype"], settings["peak_repeats"])
     steps_s, steps_min, steps_max = _timed(one_step, settings["reps"], settings["calls_per_rep"])
     step_flops = flops.train_flops(exp.model_cfg, B, batch["src_BxS"].shape[1], T)
     result = {
@@ -104,7 +102,7 @@ def measure_speed(
         "train_tgt_tokens_per_s": steps_s * B * T,
         "train_flops_per_step": step_flops,
         "train_flops_per_s": step_flops * steps_s,
-        "utilization": step_flops * steps_s / peak_flops,
+        "point_peak_flops": point_peak,
     }
     params = holder["state"].params
     # Decoding of tgt_len tokens per sentence (config.eval.early_exit is off): greedy, and

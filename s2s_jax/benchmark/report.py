@@ -1,7 +1,35 @@
 """The benchmark's table (benchmark.md) and plots (benchmark.png; benchmark_scaling.png when
-points differ in their device count), from its rows."""
+points differ in their device count), from its rows.
 
+benchmark.png (`figure`): seconds per train step against the *target* length, one coloured
+series per batch size, each with its own least-squares line (dashed; slope, intercept and R²
+in the legend), so that whether the cost is linear in length can be read per batch size; and
+train target tokens/s against batch size, one series per (source, target) length pair. Only
+the points of the first combination of the other axes (hidden size, cell, dtype, decoder, …,
+devices: the first grid point's) are drawn, and the title names it and counts the points left
+out; every point is in benchmark.md.
+"""
+
+from collections.abc import Callable
 from typing import Any
+
+# A measured peak that moved by more than this (relative) during the run flags a point.
+PEAK_TOLERANCE = 0.10
+
+
+def peak_flags(row: dict[str, Any]) -> list[str]:
+    """Why a row's utilization cannot be trusted, if it cannot: the peak moved by more than
+    `PEAK_TOLERANCE` between the run's start and end, or the point's own check is that far off
+    the run's peak; or the utilization is over 100% (the FLOP count or the peak is wrong)."""
+    flags = []
+    start, end, own = row["peak_flops_start"], row["peak_flops_end"], row["point_peak_flops"]
+    if abs(end / start - 1) > PEAK_TOLERANCE:
+        flags.append(f"peak moved {end / start - 1:+.0%} from start to end")
+    if own is not None and abs(own / row["peak_flops"] - 1) > PEAK_TOLERANCE:
+        flags.append(f"own peak {own / row['peak_flops'] - 1:+.0%} off the run's")
+    if row["utilization"] > 1:
+        flags.append(f"utilization {row['utilization']:.0%} > 100%: FLOP count or peak wrong")
+    return flags
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -10,7 +38,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "| decoder | devices "
         "| compile s "
         "| train steps/s (min-max) | train tok/s | greedy tok/s | beam tok/s | peak MiB "
-        "| step plan MiB | TFLOP/s | util |"
+        "| step plan MiB | TFLOP/s | util | own peak | flags |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -26,10 +54,33 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"{r['peak_memory_bytes'] / 2**20:.0f}{'' if r['within_memory_bound'] else ' OVER'} | "
             f"{r['train_step_plan_bytes'] / 2**20:.0f} | "
             f"{r['train_flops_per_s'] / 1e12:.3f} | "
-            f"{100 * r['utilization']:.0f}% |"
+            f"{100 * r['utilization']:.0f}%{' OVER' if r['utilization'] > 1 else ''} | "
+            f"{_own_peak(r)} | {'; '.join(peak_flags(r))} |"
         )
     device = rows[0]["device_kind"] if rows else "?"
-    return f"Device: {device}\n\n" + "\n".join(lines) + "\n"
+    return f"Device: {device}\n\n{_peaks(rows)}\n" + "\n".join(lines) + "\n"
+
+
+def _own_peak(row: dict[str, Any]) -> str:
+    """The point's own peak check against the run's peak, or '-' where none was made."""
+    own = row["point_peak_flops"]
+    return "-" if own is None else f"{own / row['peak_flops'] - 1:+.0%}"
+
+
+def _peaks(rows: list[dict[str, Any]]) -> str:
+    """One line per dtype: the run's peak, its source, and its start, end and change (the same
+    in every row of the dtype)."""
+    by_dtype = {r["point"]["dtype"]: r for r in rows}
+    lines = []
+    for dtype, r in sorted(by_dtype.items()):
+        start, end = r["peak_flops_start"], r["peak_flops_end"]
+        lines.append(
+            f"Peak, {dtype}: {r['peak_flops'] / 1e9:.1f} GFLOP/s ({r['peak_source']}): "
+            f"{start / 1e9:.1f} at the start, {end / 1e9:.1f} at the end "
+            f"({end / start - 1:+.1%}).\n"
+        )
+    note = "Utilization is against it; `own peak`: each point's own check, against it.\n"
+    return "".join(lines) + (note if lines else "")
 
 
 def _rate(row: dict[str, Any], key: str) -> str:
@@ -37,34 +88,83 @@ def _rate(row: dict[str, Any], key: str) -> str:
     return f"{row[key]:.0f}" if key in row else "-"
 
 
-def plot(rows: list[dict[str, Any]], path: str) -> None:
-    """Train tokens/s against batch size, and seconds per step against length."""
-    import matplotlib
+def _plotted(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """The rows of the first row's combination of the axes other than batch size and lengths,
+    and a title naming the ones of those axes that vary, with the count of rows left out."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def others(r: dict[str, Any]) -> tuple:
+        return tuple((k, str(v)) for k, v in sorted(r["point"].items()) if k not in _PLOT_AXES)
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    shown = [r for r in rows if others(r) == others(rows[0])]
+    varying = {k for r in rows for k, v in others(r) if (k, v) not in others(rows[0])}
+    title = ", ".join(f"{k}={v}" for k, v in others(rows[0]) if k in varying)
+    if len(shown) < len(rows):
+        title += f" ({len(rows) - len(shown)} points of other values: see benchmark.md)"
+    return shown, title
+
+
+_PLOT_AXES = ("batch_size", "src_len", "tgt_len")
+
+
+def _series(
+    rows: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], Any],
+    y: Callable[[dict[str, Any]], float],
+    x_axis: str,
+) -> dict[Any, tuple[Any, Any]]:
+    """The rows grouped by key(point), in key order: each group's (x, y) arrays, x being the
+    point's `x_axis` value, sorted by x."""
+    import numpy as np
+
+    groups: dict[Any, list[tuple[float, float]]] = {}
     for r in rows:
-        p = r["point"]
-        left.scatter(p["batch_size"], r["train_tgt_tokens_per_s"], color="C0")
-        right.scatter(p["src_len"] + p["tgt_len"], 1 / r["train_steps_per_s"], color="C1")
-    left.set(xlabel="batch size", ylabel="train target tokens/s", xscale="log")
-    right.set(xlabel="source + target length", ylabel="seconds per train step")
-    lengths = [
-        (r["point"]["src_len"] + r["point"]["tgt_len"], 1 / r["train_steps_per_s"]) for r in rows
-    ]
-    if len({x for x, _ in lengths}) > 1:
-        import numpy as np
+        groups.setdefault(key(r["point"]), []).append((r["point"][x_axis], y(r)))
+    return {k: tuple(np.array(sorted(groups[k]), dtype=float).T) for k in sorted(groups)}
 
-        x, y = np.array(lengths).T
-        slope, intercept = np.polyfit(x, y, 1)
-        xs = np.linspace(0, x.max(), 50)
-        right.plot(xs, slope * xs + intercept, "--", color="gray", label="linear fit")
-        right.legend()
+
+def figure(rows: list[dict[str, Any]]) -> Any:
+    """benchmark.png's matplotlib Figure (see the module docstring)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4.5))
+    steps, rates = fig.subplots(1, 2)
+    shown, title = _plotted(rows)
+    by_batch = _series(shown, lambda p: p["batch_size"], lambda r: 1 / r["train_steps_per_s"],
+                       x_axis="tgt_len")  # fmt: skip
+    for i, (batch, (x, y)) in enumerate(by_batch.items()):
+        label = f"batch {batch}"
+        if len(set(x)) > 1:
+            slope, intercept = np.polyfit(x, y, 1)
+            residual, total = np.sum((y - slope * x - intercept) ** 2), np.sum((y - y.mean()) ** 2)
+            r2 = f", R² {1 - residual / total:.3f}" if total > 0 else ""
+            label += f": {1e3 * slope:.2f} ms/token + {1e3 * intercept:.1f} ms{r2}"
+            xs = np.array([0.0, x.max()])
+            steps.plot(xs, slope * xs + intercept, "--", color=f"C{i}", gid=f"fit {batch}")
+        steps.plot(x, y, "o", color=f"C{i}", label=label, gid=f"batch {batch}")
+    steps.set(xlabel="target length (tokens); dashed: least-squares line per batch size",
+              ylabel="seconds per train step", xlim=(0, None), ylim=(0, None))  # fmt: skip
+    by_length = _series(shown, lambda p: (p["src_len"], p["tgt_len"]),
+                        lambda r: r["train_tgt_tokens_per_s"], x_axis="batch_size")  # fmt: skip
+    for i, ((src, tgt), (x, y)) in enumerate(by_length.items()):
+        label = f"length {tgt}" if src == tgt else f"length {src} -> {tgt}"
+        rates.plot(x, y, "o-", color=f"C{i}", label=label, gid=f"length {src} {tgt}")
+    batches = list(by_batch)
+    rates.set_xscale("log", base=2)
+    rates.set_xticks(batches, [str(b) for b in batches])
+    rates.set(xlabel="batch size", ylabel="train target tokens/s", ylim=(0, None))
+    for ax in (steps, rates):
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def plot(rows: list[dict[str, Any]], path: str) -> None:
+    """Writes benchmark.png (`figure`)."""
+    figure(rows).savefig(path, dpi=100)
 
 
 def scaling(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -110,3 +110,15 @@ def decode_utf8(data: bytes, where: str) -> str:
             f"{where}:{line}: not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); "
             "convert it to UTF-8"
         ) from e
+
+
+def decode_lines(data: bytes, where: str) -> list[str]:
+    """The lines of `data` (`decode_utf8`, so the same error): split at '\\n' only, as
+    `wc -l` and the line numbers of decode_utf8's errors count them; a final '\\n' ends the
+    last line and a '\\r' before a '\\n' (Windows) is dropped. Unlike str.splitlines, a form
+    feed, a lone '\\r', U+0085 or U+2028 inside a line does not split it, so each input line
+    gets one output line."""
+    lines = decode_utf8(data, where).split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]

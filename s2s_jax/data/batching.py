@@ -68,6 +68,11 @@ def _bucket_batch_sizes(
         )
     if batch_size is not None:
         rows = batch_size // multiple_of * multiple_of
+        if not rows:
+            raise ConfigError(
+                f"batch_size={batch_size} is invalid: it must hold multiple_of={multiple_of} rows, "
+                f"so be >= {multiple_of}"
+            )
         if rows != batch_size:
             logging.warning(
                 "batch_size=%d rounded down to %d, a multiple of %d", batch_size, rows, multiple_of
@@ -105,7 +110,8 @@ class BucketedBatches:
     multiple_of: integers > 0); they are not checked again here.
     A ConfigError is raised only for what it cannot know: both or neither of max_tokens
     and batch_size (this class's contract), a token budget too small for `multiple_of`
-    rows of the longest bucket, and examples of which none fits the largest bucket.
+    rows of the longest bucket, a batch_size below `multiple_of` (no row would be left),
+    and examples of which none fits the largest bucket.
     """
 
     def __init__(

@@ -14,10 +14,13 @@ Choices, and why:
   hence NFC in Python: NFC text (what the cleaning step produces) comes back exactly, and
   decomposed Hangul (NFD, e.g. from macOS) is composed instead of turning into UNK jamo.
   Sentencepiece still drops leading and trailing spaces and collapses repeated spaces, so
-  the round trip is exact for NFC text with single spaces between words.
+  the round trip is exact for NFC text with single spaces between words. Only U+0020
+  counts as a space: a tab, U+00A0 or U+3000 is an ordinary character.
 - No byte fallback: a character never seen in training is UNK (id 3), and decodes to
-  U+FFFD like `CharVocab`. Byte pieces would spend 256 ids and could decode to bytes that
-  are not UTF-8.
+  U+FFFD like `CharVocab`; a run of such characters inside a word is one UNK. Byte pieces
+  would spend 256 ids and could decode to bytes that are not UTF-8. U+2581 ('▁'), which
+  sentencepiece takes for a space wherever it occurs, is replaced by U+FFFD in training
+  and `encode` alike, so it too decodes to U+FFFD instead of splitting a word in two.
 - Determinism: one training thread (the learned pieces depend on the thread count, so it
   must be a constant, and one thread rules out any scheduling effect), every sentence used
   (no sampling, so no shuffle), and the model is written through `model_writer`, so the
@@ -42,15 +45,18 @@ from collections.abc import Callable, Iterable, Sequence
 import sentencepiece as spm
 from absl import logging
 
+from s2s_jax import atomic_write
 from s2s_jax.errors import ConfigError, UserError
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, content_ids
 
 UNK_SURFACE = "\N{REPLACEMENT CHARACTER}"  # What UNK decodes to, as in CharVocab.
+_SPACE_MARK = "\N{LOWER ONE EIGHTH BLOCK}"  # U+2581: sentencepiece reads it as a space.
 _NUM_THREADS = 1  # The pieces depend on the thread count: keep it constant (see above).
 
 
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+def _normalize(text: str) -> str:
+    """NFC, and sentencepiece's space mark U+2581 as U+FFFD (see the module docstring)."""
+    return unicodedata.normalize("NFC", text).replace(_SPACE_MARK, UNK_SURFACE)
 
 
 class SubwordTokenizer:
@@ -86,7 +92,7 @@ class SubwordTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Text to ids, without BOS or EOS; unseen characters become UNK."""
-        return self._sp.encode(_nfc(text))
+        return self._sp.encode(_normalize(text))
 
     def decode(self, ids: Sequence[int]) -> str:
         """Ids to text, stopping at the first EOS and skipping PAD and BOS."""
@@ -130,14 +136,6 @@ def _explain_training_error(
     return None
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Writes via a temporary file and a rename, so no reader sees half a model."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def train_tokenizer(
     texts: Iterable[str],
     path_prefix: str,
@@ -162,7 +160,7 @@ def train_tokenizer(
     start = time.time()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=(_nfc(t) for t in texts),
+            sentence_iterator=(_normalize(t) for t in texts),
             model_writer=model,
             vocab_size=vocab_size,
             model_type=model_type,
@@ -191,9 +189,9 @@ def train_tokenizer(
         raise explained from error
     path = f"{path_prefix}.model"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _write_atomically(path, model.getvalue())
+    atomic_write.write_bytes(path, model.getvalue())
     tokenizer = SubwordTokenizer(path)
-    _write_atomically(f"{path_prefix}.vocab", tokenizer.vocab_text().encode("utf-8"))
+    atomic_write.write_bytes(f"{path_prefix}.vocab", tokenizer.vocab_text().encode("utf-8"))
     logging.info(
         "Trained a %s tokenizer of %d pieces in %.1f s: %s",
         model_type,

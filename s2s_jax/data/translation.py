@@ -8,20 +8,34 @@ A split is named by a spec string:
 
 The tokenizers are trained on the train split's text the first time and saved
 in workdir/tokenizers, so a restored model translates without retraining them.
+
+Splits are read when first needed, never before: the train split by `train_batches` (or
+to train tokenizers missing from the workdir), the held-out sets by `eval_sets`. So
+translating needs only the workdir (config.json, tokenizers/, checkpoints), and a
+corpus that cannot be read is a ConfigError naming the split and the directories.
+With several processes, process 0 reads a split first (it may prepare the corpus), then
+the others: every process must first ask for it at the same point (train.py and
+evaluate.py do).
 """
 
 import os
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import ml_collections
 import numpy as np
 from absl import logging
 
+from s2s_jax import distributed
 from s2s_jax.data import tfds_reader, translation_metrics
 from s2s_jax.data.base import Batch, Pair, exact_match
 from s2s_jax.data.batching import BucketedBatches, pad_batch, pad_sources
 from s2s_jax.data.tokenizer import SubwordTokenizer, load_or_train
 from s2s_jax.distributed import ONE_PROCESS, Share
-from s2s_jax.errors import ConfigError
+from s2s_jax.errors import ConfigError, UserError
+from s2s_jax.vocab import UNK_ID
+
+T = TypeVar("T")
 
 
 def load_split(spec: str, data: ml_collections.ConfigDict) -> list[Pair]:
@@ -51,8 +65,9 @@ def load_split(spec: str, data: ml_collections.ConfigDict) -> list[Pair]:
 
 
 def _tokenizers(
-    data: ml_collections.ConfigDict, workdir: str, train: list[Pair]
+    data: ml_collections.ConfigDict, workdir: str, train: Callable[[], list[Pair]]
 ) -> tuple[SubwordTokenizer, SubwordTokenizer]:
+    """The saved tokenizers; those missing are trained on `train()`, which reads the split."""
     directory = os.path.join(workdir, "tokenizers")
     os.makedirs(directory, exist_ok=True)
     options = {"character_coverage": data.character_coverage, "model_type": data.tokenizer_type}
@@ -60,18 +75,52 @@ def _tokenizers(
         shared = load_or_train(
             directory,
             "shared",
-            lambda: [t for pair in train for t in pair],
+            lambda: [t for pair in train() for t in pair],
             data.src_vocab_size,
             **options,
         )
         return shared, shared
     src = load_or_train(
-        directory, "src", lambda: [s for s, _ in train], data.src_vocab_size, **options
+        directory, "src", lambda: [s for s, _ in train()], data.src_vocab_size, **options
     )
     tgt = load_or_train(
-        directory, "tgt", lambda: [t for _, t in train], data.tgt_vocab_size, **options
+        directory, "tgt", lambda: [t for _, t in train()], data.tgt_vocab_size, **options
     )
     return src, tgt
+
+
+class _Once(Generic[T]):
+    """A value made on first use. `local()` makes it in this process alone (inside
+    make_data's writer_first); `shared()`, the first time, makes it in process 0 first and
+    then in the others (distributed.writer_first), so all must first call it together."""
+
+    def __init__(self, make: Callable[[], T]):
+        self._make, self._value, self._shared = make, None, False
+
+    def local(self) -> T:
+        if self._value is None:
+            self._value = self._make()
+        return self._value
+
+    def shared(self) -> T:
+        if not self._shared:  # Process 0 may hold it already (local): it still takes part.
+            self._value, self._shared = distributed.writer_first(self.local), True
+        return self.local()
+
+
+def _read(spec: str, field: str, data: ml_collections.ConfigDict) -> list[Pair]:
+    """load_split, with a ConfigError that names the split, its config field and the
+    directories (e.g. a workdir copied to a machine without the corpus)."""
+    try:
+        pairs = load_split(spec, data)
+    except UserError as e:
+        manual = data.manual_dir or "'' (download)"
+        raise ConfigError(
+            f"cannot read the split {spec!r} (config.data.{field}) with config.data.data_dir="
+            f"{data.data_dir}, manual_dir={manual}: {e}"
+        ) from e
+    logging.info("Data: read %d pairs of %s (config.data.%s)", len(pairs), spec, field)
+    return pairs
 
 
 class _Batches(BucketedBatches):
@@ -85,37 +134,47 @@ class TranslationData:
     best_metric = "chrf"
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+        """Loads the tokenizers from workdir/tokenizers, training (and so reading the train
+        split) only those missing; no split is read otherwise (see the module docstring)."""
         self.config, data = config, config.data
-        self._train = load_split(data.train, data)
-        self._eval = {"dev": load_split(data.dev, data)}
-        for spec in filter(None, data.tests.split(",")):
-            self._eval["test_" + spec.strip().replace("/", "_").replace(":", "_")] = load_split(
-                spec.strip(), data
-            )
-        self.src_tok, self.tgt_tok = _tokenizers(data, workdir, self._train)
+        self._train = _Once(lambda: _read(data.train, "train", data))
+        self._eval = _Once(self._read_eval_sets)
+        self.src_tok, self.tgt_tok = _tokenizers(data, workdir, self._train.local)
         self.src_vocab_size, self.tgt_vocab_size = self.src_tok.size, self.tgt_tok.size
         self.boundaries = list(data.bucket_boundaries)
         self.max_len = self.boundaries[-1]
         self.max_decode_len = config.eval.max_decode_len or self.max_len
         logging.info(
-            "Data: %d train pairs (%s), eval sets %s; vocab %d -> %d",
-            len(self._train),
-            data.train,
-            {k: len(v) for k, v in self._eval.items()},
+            "Data: vocab %d -> %d (%s); splits read when first needed: train %s, eval %s%s",
             self.src_vocab_size,
             self.tgt_vocab_size,
+            os.path.join(workdir, "tokenizers"),
+            data.train,
+            data.dev,
+            "".join(f", {spec.strip()}" for spec in filter(None, data.tests.split(","))),
         )
+
+    def _read_eval_sets(self) -> dict[str, list[Pair]]:
+        data = self.config.data
+        sets = {"dev": _read(data.dev, "dev", data)}
+        for spec in filter(None, data.tests.split(",")):
+            name = "test_" + spec.strip().replace("/", "_").replace(":", "_")
+            sets[name] = _read(spec.strip(), "tests", data)
+        logging.info("Data: eval sets %s", {k: len(v) for k, v in sets.items()})
+        return sets
 
     def _encode(self, pairs: list[Pair]) -> list[tuple[list[int], list[int]]]:
         return [(self.src_tok.encode(s), self.tgt_tok.encode(t)) for s, t in pairs]
 
     def example_batch(self) -> Batch:
-        return pad_batch(self._encode(self._train[:1]), self.boundaries[0], self.boundaries[0], 1)
+        """Fixes the shapes for init (the parameters depend on none of its values): one UNK
+        pair at the first bucket's width, so no split is read."""
+        return pad_batch([([UNK_ID], [UNK_ID])], self.boundaries[0], self.boundaries[0], 1)
 
     def train_batches(self, share: Share = ONE_PROCESS) -> _Batches:
         data = self.config.data
         return _Batches(
-            self._encode(self._train),
+            self._encode(self._train.shared()),
             self.boundaries,
             seed=self.config.seed,
             max_tokens=data.max_tokens or None,
@@ -128,7 +187,8 @@ class TranslationData:
         )
 
     def eval_sets(self) -> dict[str, list[Pair]]:
-        return self._eval
+        """The held-out sets, read on the first call (all processes call it together)."""
+        return self._eval.shared()
 
     def eval_batches(self, pairs: list[Pair]) -> list[Batch]:
         """Batches in order, each padded to the smallest bucket that fits it.

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from absl import logging
 from sacrebleu.metrics import BLEU, CHRF
 
+from s2s_jax import atomic_write
+
 _KO_PROBE = "나는 어제 학교에 갔다."
 
 
@@ -88,11 +90,9 @@ def write_hypotheses(
     field (cleaned text has none) becomes a space, so the columns stay aligned.
     """
     _check_lengths(sources=sources, hyps=hyps, refs=refs)
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(
-            f"{_one_line(s)}\t{_one_line(h)}\t{_one_line(r)}\n"
-            for s, h, r in zip(sources, hyps, refs, strict=True)
-        )
+    lines = (f"{_one_line(s)}\t{_one_line(h)}\t{_one_line(r)}\n"
+             for s, h, r in zip(sources, hyps, refs, strict=True))  # fmt: skip
+    atomic_write.write_text(path, "".join(lines))  # A full disk: a DiskFullError naming it.
 
 
 def read_hypotheses(path: str) -> tuple[list[str], list[str], list[str]]:

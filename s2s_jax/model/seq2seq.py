@@ -12,6 +12,8 @@ previous prediction (decoding, see `s2s_jax.decoding`). Decoder types are in
 decoders.py.
 """
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 
@@ -26,6 +28,8 @@ class Seq2Seq(nn.Module):
     """Encoder–decoder RNN. `__call__` is the teacher-forced training path."""
 
     cfg: ModelConfig
+    # Where the output layer's parameters (`project`) sit in the params tree.
+    OUTPUT_LAYER: ClassVar[tuple[str, ...]] = ("decoder", "logits")
 
     def setup(self):
         self.encoder = Encoder(self.cfg)

@@ -228,7 +228,7 @@ def run(plan: Plan, workdir: str, launcher: list[str], executor: executors.Execu
         "Sweep of %d trials in %s: %d to run, %d at a time",
         len(plan.trials), workdir, len(sched.todo), executor.slots,
     )  # fmt: skip
-    with interrupts.deferred(second_acts_at_once=False) as received:
+    with interrupts.deferred(exit_on_second=False) as received:
         forwarded = 0
         while (sched.todo and not received) or sched.running:
             for signum in received[forwarded:]:  # Each signal once to every running trial.

@@ -1,4 +1,8 @@
-"""The analytic FLOP count against XLA's own count of a fully unrolled model."""
+"""The analytic FLOP count against XLA's own count of a fully unrolled model; the device's peak:
+the best of several matmuls, or the table's figure."""
+
+import itertools
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +45,30 @@ def test_train_flops_are_three_forwards():
 
 
 def test_device_peak_on_cpu_is_measured():
-    """On CPU the peak is a measured matmul rate, a positive number."""
-    peak, source = flops.device_peak("float32")
-    assert peak > 1e8 and source.startswith("measured")
+    """On CPU the peak is a measured matmul rate, a positive number; there is no table entry."""
+    peak, source = flops.device_peak("float32", repeats=1)
+    assert peak > 1e8 and source == "measured: best of 1 2048x2048 matmuls"
+    assert flops.table_peak("float32") is None
+
+
+def test_matmul_peak_is_the_best_of_its_repeats():
+    """On a fake clock, calls of a 4x4 matmul (2·4³ = 128 FLOPs) taking 4, 1 and 2 s: the peak
+    is the fastest, 128 FLOP/s (the median would be 64); the compiling call is not timed."""
+    ticks = itertools.accumulate([0.0, 4.0, 0.0, 1.0, 0.0, 2.0])  # start, end per call.
+    assert flops.matmul_peak("float32", n=4, repeats=3, clock=lambda: next(ticks)) == 128.0
+    with pytest.raises(StopIteration):  # Exactly three calls were timed.
+        next(ticks)
+
+
+def test_a_points_check_is_cheaper_and_accelerators_keep_the_table(monkeypatch):
+    """A point checks the peak with at most POINT_PEAK_REPEATS calls; a device of the table is
+    never measured, its peak the vendor's figure for the dtype."""
+    calls = []
+    monkeypatch.setattr(flops, "matmul_peak", lambda dtype, repeats: calls.append(repeats) or 1.0)
+    assert flops.point_peak("float32", 7) == flops.point_peak("float32", 1) == 1.0
+    assert calls == [flops.POINT_PEAK_REPEATS, 1] and flops.POINT_PEAK_REPEATS < 7
+    h100 = SimpleNamespace(platform="gpu", device_kind="NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(flops.jax, "devices", lambda: [h100])
+    assert flops.device_peak("bfloat16", 7) == (989e12, "table: H100")
+    assert flops.device_peak("float32", 7) == (67e12, "table: H100")
+    assert flops.point_peak("float32", 7) is None and len(calls) == 2

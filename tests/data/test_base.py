@@ -1,8 +1,9 @@
-"""Tests of the helpers every dataset shares (data/base.py): decode_utf8 and exact_match."""
+"""Tests of the helpers every dataset shares (data/base.py): decode_utf8, decode_lines and
+exact_match."""
 
 import pytest
 
-from s2s_jax.data.base import decode_utf8, exact_match
+from s2s_jax.data.base import decode_lines, decode_utf8, exact_match
 from s2s_jax.errors import UserError
 
 
@@ -41,6 +42,33 @@ def test_decode_utf8_names_where_the_line_and_the_byte(data, line, byte, offset)
 def test_decode_utf8_names_the_first_bad_byte_of_several():
     with pytest.raises(UserError, match=r"^stdin:2: not valid UTF-8 \(byte 0xfe at offset 3\)"):
         decode_utf8(b"ok\n\xfe\n\xff\n", "stdin")
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"", []),
+        (b"\n", [""]),
+        (b"no newline at the end", ["no newline at the end"]),
+        (b"Go.\r\n\r\nHi.\r\n", ["Go.", "", "Hi."]),  # Windows line ends.
+        # What str.splitlines would split into 6 lines: a form feed, a lone CR, U+001C, NEL,
+        # U+2028 are characters of their line.
+        (
+            "a\x0cb\rc\x1cd\N{NEXT LINE}e\N{LINE SEPARATOR}f\n\n".encode(),
+            ["a\x0cb\rc\x1cd\x85e\u2028f", ""],
+        ),
+    ],
+)
+def test_decode_lines_splits_at_newlines_only(data, lines):
+    """As many lines as `wc -l` counts (plus an unterminated last one)."""
+    assert decode_lines(data, "stdin") == lines
+    assert len(lines) == data.count(b"\n") + (not data.endswith(b"\n") and data != b"")
+
+
+def test_decode_lines_names_the_line_of_a_bad_byte_as_it_counts_lines():
+    """Line 2 of what decode_lines returns, whatever splitlines would call it."""
+    with pytest.raises(UserError, match=r"^stdin:2: not valid UTF-8 \(byte 0xff at offset 6\)"):
+        decode_lines(b"a\x0cb\r\nc\xff", "stdin")
 
 
 def test_exact_match_is_the_fraction_of_hypotheses_equal_to_their_target():

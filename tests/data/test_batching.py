@@ -1,10 +1,13 @@
 """Tests for s2s_jax.batching: pad_batch layout and bucketed, resumable train batches."""
 
 import collections
+import json
 
 import numpy as np
 import pytest
 from helpers import assert_same_batches, take
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from s2s_jax.data.batching import BucketedBatches, pad_batch
 from s2s_jax.distributed import Share
@@ -180,6 +183,7 @@ def test_overlong_examples_are_dropped_and_counted():
         ({}, r"exactly one of max_tokens \(got None\) and batch_size \(got None\)"),
         ({"max_tokens": 512, "batch_size": 8}, r"exactly one of max_tokens"),
         ({"max_tokens": 100, "multiple_of": 2}, r"max_tokens=100 is invalid.*>= 128"),
+        ({"batch_size": 3, "multiple_of": 4}, r"batch_size=3 is invalid.*be >= 4"),
         ({"batch_size": 8, "boundaries": [2]}, r"no training example fits.*2 tokens"),
     ],
 )
@@ -190,3 +194,119 @@ def test_bad_settings_are_named(kwargs, message):
     boundaries = kwargs.pop("boundaries", [32, 64])
     with pytest.raises(ConfigError, match=message):
         BucketedBatches(_examples(50), boundaries, seed=0, **kwargs)
+
+
+# Property tests (hypothesis): any example lengths, boundaries, budget or batch size, within
+# what the class accepts (max_tokens >= multiple_of * largest boundary, batch_size >=
+# multiple_of, rows divisible by the process count).
+_PROPERTY = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def _setups(draw, processes: tuple[int, int] = (1, 1)) -> tuple[list, list[int], dict, int]:
+    """(example lengths, boundaries, BucketedBatches' keyword arguments, process count in
+    the range `processes`)."""
+    count = draw(st.integers(*processes))
+    boundaries = sorted(draw(st.sets(st.integers(1, 12), min_size=1, max_size=4)))
+    pair = st.tuples(st.integers(0, 14), st.integers(0, 14)).filter(any)  # Not both empty.
+    lengths = draw(st.lists(pair, min_size=1, max_size=40))
+    multiple_of = count * draw(st.integers(1, 3))  # So every batch splits into equal shares.
+    if draw(st.booleans()):
+        least = multiple_of * boundaries[-1]
+        budget = {"max_tokens": draw(st.integers(least, least + 64))}
+    else:
+        budget = {"batch_size": draw(st.integers(multiple_of, 12))}
+    kwargs = {"seed": draw(st.integers(0, 2**32 - 1)), "multiple_of": multiple_of, **budget}
+    return lengths, boundaries, kwargs, count
+
+
+def _distinct(lengths: list[tuple[int, int]]) -> list[tuple[list, list]]:
+    """Example i is id 4 + i repeated: its rows are told apart by content alone."""
+    return [([4 + i] * s, [4 + i] * t) for i, (s, t) in enumerate(lengths)]
+
+
+def _bucket(example, boundaries: list[int]) -> int | None:
+    """The smallest boundary that holds the source and the target plus EOS (None: dropped)."""
+    need = max(len(example[0]), len(example[1]) + 1)
+    return next((b for b in boundaries if b >= need), None)
+
+
+@_PROPERTY
+@given(setup=_setups())
+def test_any_lengths_and_budget_give_every_example_once_per_epoch(setup):
+    """Each epoch holds every example that fits exactly once, each in the batches of its own
+    bucket (S = T = its boundary) with the rows that bucket's budget gives; the epoch has
+    sum(ceil(examples of a bucket / its rows)) batches. None fitting is a ConfigError."""
+    lengths, boundaries, kwargs, _ = setup
+    examples = _distinct(lengths)
+    kept = [(tuple(s), tuple(t)) for s, t in examples if _bucket((s, t), boundaries)]
+    if not kept:
+        with pytest.raises(ConfigError, match="no training example fits"):
+            BucketedBatches(examples, boundaries, **kwargs)
+        return
+    m = kwargs["multiple_of"]
+    if "max_tokens" in kwargs:
+        rows_of = {b: kwargs["max_tokens"] // b // m * m for b in boundaries}
+    else:
+        rows_of = {b: kwargs["batch_size"] // m * m for b in boundaries}
+    per_bucket = collections.Counter(_bucket(e, boundaries) for e in kept)
+    n = sum(-(-count // rows_of[b]) for b, count in per_bucket.items())
+    batches = BucketedBatches(examples, boundaries, **kwargs)
+    assert (batches.batches_per_epoch, batches.num_dropped) == (n, len(examples) - len(kept))
+    for epoch in range(2):
+        seen = []
+        for batch in take(batches, n):
+            B, S = batch["src_BxS"].shape
+            assert batch["tgt_in_BxT"].shape == batch["tgt_out_BxT"].shape == (B, S)
+            assert rows_of[S] == B
+            if "max_tokens" in kwargs:
+                assert kwargs["max_tokens"] >= B * S
+            rows = _rows(batch)
+            assert rows and all(_bucket(row, boundaries) == S for row in rows)
+            seen += rows
+        assert collections.Counter(seen) == collections.Counter(kept)
+        assert batches.state() == {"epoch": epoch + 1, "batch": 0}
+
+
+@_PROPERTY
+@given(setup=_setups(processes=(1, 4)), data=st.data())
+def test_restoring_at_any_point_continues_the_same_batches(setup, data):
+    """A process's stream cut after any number of batches (up to two epochs) and restored
+    from its state() (through JSON, as a checkpoint keeps it) into a fresh one continues with
+    the batches of the uninterrupted stream, across the next epoch boundary too."""
+    lengths, boundaries, kwargs, count = setup
+    examples = _distinct(lengths)
+    assume(any(_bucket(e, boundaries) for e in examples))
+    kwargs["share"] = Share(data.draw(st.integers(0, count - 1), label="index"), count)
+    straight = BucketedBatches(examples, boundaries, **kwargs)
+    n = straight.batches_per_epoch
+    cut = data.draw(st.integers(0, 2 * n), label="cut")
+    expected = take(straight, cut + n + 1)[cut:]
+    interrupted = BucketedBatches(examples, boundaries, **kwargs)
+    take(interrupted, cut)
+    resumed = BucketedBatches(examples, boundaries, **kwargs)
+    resumed.restore(json.loads(json.dumps(interrupted.state())))
+    assert_same_batches(take(resumed, n + 1), expected)
+
+
+@_PROPERTY
+@given(setup=_setups(processes=(2, 4)))
+def test_process_shares_of_any_setup_put_together_are_the_batches(setup):
+    """Every process's rows of each batch, side by side in process order, are the batch of
+    one process (an epoch and one batch more), for any lengths, budget and process count."""
+    lengths, boundaries, kwargs, count = setup
+    examples = _distinct(lengths)
+    assume(any(_bucket(e, boundaries) for e in examples))
+    whole = BucketedBatches(examples, boundaries, **kwargs)
+    n = whole.batches_per_epoch + 1
+    shares = [
+        take(BucketedBatches(examples, boundaries, **kwargs, share=Share(i, count)), n)
+        for i in range(count)
+    ]
+    for parts in zip(*shares, strict=True):
+        assert {p["src_BxS"].shape[0] for p in parts} == {parts[0]["src_BxS"].shape[0]}
+    together = [
+        {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        for parts in zip(*shares, strict=True)
+    ]
+    assert_same_batches(together, take(whole, n))

@@ -2,10 +2,13 @@
 
 import itertools
 import os
+import re
 import unicodedata
 
 import pytest
 import sentencepiece
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from s2s_jax.data.tokenizer import SubwordTokenizer, load_or_train, train_tokenizer
 from s2s_jax.errors import ConfigError, UserError
@@ -191,3 +194,78 @@ def test_round_trip_on_tatoeba(tmp_path):
     tokenizer = train_tokenizer(texts, str(tmp_path / "tatoeba"), 4000, character_coverage=1.0)
     mismatches = [t for t in texts if tokenizer.decode(tokenizer.encode(t)) != t]
     assert not mismatches, mismatches[:5]
+
+
+# Property tests (hypothesis). The coverage text's characters, after NFC, are the tokenizer's
+# character coverage: tabs, U+00A0 and U+3000 (spaces to str.split(), not to sentencepiece),
+# a character outside the BMP, and characters that NFKC (not NFC) would change.
+_COVERAGE_TEXT = [
+    "저는 어제 사과를 좋아해요.",
+    "ㅋㅋ 정말요… 진짜\N{FULLWIDTH QUESTION MARK} 대박\N{FULLWIDTH EXCLAMATION MARK}",
+    "“Café” au lait, s'il vous plaît?",
+    "Ångström Ω ö 5+3=8 \N{GRINNING FACE}",
+    "tab\there nbsp\N{NO-BREAK SPACE}x ideo\N{IDEOGRAPHIC SPACE}space",
+]
+_COVERAGE = sorted(set(unicodedata.normalize("NFC", "".join(_COVERAGE_TEXT))) - {" "})
+# Other spellings of covered characters, which NFC turns into them: decomposed (e + U+0301,
+# Hangul syllables as conjoining jamo) and singletons (ANGSTROM SIGN, OHM SIGN).
+_VARIANTS = [unicodedata.normalize("NFD", c) for c in _COVERAGE]
+_VARIANTS = [v for v in _VARIANTS if len(v) > 1] + ["\N{ANGSTROM SIGN}", "\N{OHM SIGN}"]
+
+
+def _as_tokenized(text: str) -> str:
+    """What the tokenizer makes of text in its coverage: NFC, then only U+0020 spaces
+    collapsed (runs to one, none at either end); tabs, U+00A0 and U+3000 are kept."""
+    return " ".join(word for word in unicodedata.normalize("NFC", text).split(" ") if word)
+
+
+@pytest.fixture(scope="module", params=["unigram", "bpe"])
+def tiny(tmp_path_factory, request) -> SubwordTokenizer:
+    """A tokenizer of each model type trained on _COVERAGE_TEXT: the 4 specials, '▁', a piece
+    per character (character_coverage=1.0) and 2 longer pieces."""
+    prefix = str(tmp_path_factory.mktemp("spm_tiny") / "tiny")
+    size = len(_COVERAGE) + 7
+    tokenizer = train_tokenizer(
+        _COVERAGE_TEXT, prefix, size, character_coverage=1.0, model_type=request.param
+    )
+    assert [c for c in _COVERAGE if tokenizer.piece_to_id(c) == UNK_ID] == []
+    return tokenizer
+
+
+_PROPERTY = settings(max_examples=100, deadline=None)
+
+
+@_PROPERTY
+@given(units=st.lists(st.sampled_from([*_COVERAGE, " ", *_VARIANTS]), max_size=30))
+def test_round_trip_of_any_text_in_the_coverage(tiny, units):
+    """decode(encode(x)) == x as the tokenizer normalizes it: NFC, then U+0020 runs collapsed
+    to one space and dropped at both ends; nothing else (a tab or U+3000 stays), no UNK."""
+    text = "".join(units)
+    expected = _as_tokenized(text)
+    assert set(expected) <= {*_COVERAGE, " "}  # The generator stays inside the coverage.
+    ids = tiny.encode(text)
+    assert UNK_ID not in ids and BOS_ID not in ids and EOS_ID not in ids
+    assert tiny.decode(ids) == expected
+
+
+@_PROPERTY
+@given(
+    chars=st.lists(
+        st.one_of(
+            st.sampled_from([*_COVERAGE, " ", "\N{LOWER ONE EIGHTH BLOCK}"]),
+            st.characters(exclude_categories=["Cs"]),  # Any code point but lone surrogates.
+        ),
+        max_size=30,
+    )
+)
+@example(chars=["a", "\N{LOWER ONE EIGHTH BLOCK}", "b", " ", "\N{CAT FACE}", "\N{CAT FACE}"])
+def test_characters_outside_the_coverage_are_one_unk_per_run(tiny, chars):
+    """Text with characters outside the coverage (after NFC) decodes as it normalizes, with
+    each run of them inside a word as one UNK, i.e. one U+FFFD. U+2581 ('▁'), which
+    sentencepiece itself reads as a space, is such a character too."""
+    text = "".join(chars)
+    covered = re.escape("".join(_COVERAGE))
+    expected = re.sub(f"[^{covered} ]+", "\N{REPLACEMENT CHARACTER}", _as_tokenized(text))
+    ids = tiny.encode(text)
+    assert ids.count(UNK_ID) == expected.count("\N{REPLACEMENT CHARACTER}")
+    assert tiny.decode(ids) == expected

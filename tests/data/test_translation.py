@@ -1,6 +1,8 @@
 """TranslationData on the shared English–Korean corpora, and the translate command end to end."""
 
+import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -8,9 +10,10 @@ import pytest
 from helpers import run_launch
 
 from experiments import en_ko
-from s2s_jax import experiment
-from s2s_jax.data.translation import TranslationData, load_split
-from s2s_jax.vocab import PAD_ID, UNK_ID
+from s2s_jax import distributed, experiment
+from s2s_jax.data.translation import TranslationData, _Once, load_split
+from s2s_jax.errors import ConfigError
+from s2s_jax.vocab import EOS_ID, PAD_ID, UNK_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.path.join(ROOT, "..", "shared", "data", "en_ko")
@@ -103,19 +106,83 @@ def test_scores_include_bleu_and_chrf(data):
     assert {"bleu", "bleu_ko", "bleu_char"} <= set(scores)
 
 
+def test_workdir_alone_translates_and_eval_sets_name_the_missing_corpus(data, smoke, tmp_path):
+    """With its tokenizers in the workdir (copied) and no corpus (data_dir and manual_dir
+    do not exist), the data builds and encodes and detokenizes as the original, reading no
+    split (a read would fail); the held-out sets and the train split, when asked for, are a
+    ConfigError naming the split, its config field and both directories."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(os.path.dirname(data.src_tok.path), workdir / "tokenizers")
+    config = smoke.copy_and_resolve_references()
+    no_data, no_corpus = tmp_path / "no_tfds", tmp_path / "no_corpus"
+    config.data.data_dir, config.data.manual_dir = str(no_data), str(no_corpus)
+    alone = TranslationData(config, str(workdir))
+
+    assert (alone.src_vocab_size, alone.tgt_vocab_size) == (300, 1200)
+    texts = ["Hello, world!", "I'm hungry."]
+    np.testing.assert_array_equal(
+        alone.encode_sources(texts, [1, 2]), data.encode_sources(texts, [1, 2])
+    )
+    korean = "안녕하세요, 세계!"
+    ids = np.array([*data.tgt_tok.encode(korean), EOS_ID, PAD_ID])
+    assert alone.detokenize(ids) == data.detokenize(ids) == korean
+    example = alone.example_batch()  # init's shapes: one row of the first bucket.
+    assert {k: v.shape for k, v in example.items()} == {
+        k: (1, data.boundaries[0]) for k in ("src_BxS", "tgt_in_BxT", "tgt_out_BxT")
+    }
+    assert not no_data.exists() and not no_corpus.exists()
+
+    directories = f"with config.data.data_dir={no_data}, manual_dir={no_corpus}: "
+    with pytest.raises(ConfigError) as raised:
+        alone.eval_sets()
+    assert str(raised.value) == (
+        f"cannot read the split 'tatoeba:validation' (config.data.dev) {directories}"
+        f"manual_dir {no_corpus} is not a directory"
+    )
+    with pytest.raises(ConfigError, match=r"'tatoeba:train' \(config.data.train\) with"):
+        alone.train_batches()
+
+
+def test_a_split_enters_writer_first_once_in_every_process(monkeypatch):
+    """A split's first shared read goes through distributed.writer_first (with several
+    processes, a barrier) exactly once, also where it was already read locally (process 0,
+    training the tokenizers): so no process waits at a barrier the others skip."""
+    barriers, reads = [], []
+    monkeypatch.setattr(distributed, "writer_first", lambda make: barriers.append(1) or make())
+    for read_locally_first in (True, False):
+        barriers.clear()
+        reads.clear()
+        split = _Once(lambda: reads.append(1) or [("a", "b")])
+        if read_locally_first:
+            assert split.local() == [("a", "b")] and barriers == []
+        assert split.shared() == split.shared() == split.local() == [("a", "b")]
+        assert (barriers, reads) == ([1], [1])
+
+
 def _launch(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
     return run_launch(*args, check=False, stdin=stdin, timeout=600)
 
 
 @pytest.mark.slow
 def test_smoke_trains_and_translates(tmp_path, en_ko_data_dir):
-    """The smoke config trains, then translate copes with empty, overlong, unseen and bad input."""
-    workdir = str(tmp_path / "run")
-    overrides = [f"--config.data.data_dir={en_ko_data_dir}", f"--workdir={workdir}"]
+    """The smoke config trains; then, from a copy of its workdir whose config points at no
+    corpus (as on another machine), translate copes with empty, overlong, unseen and bad
+    input, and eval, which needs the held-out sets, fails with one line naming them."""
+    trained = str(tmp_path / "run")
+    overrides = [f"--config.data.data_dir={en_ko_data_dir}", f"--workdir={trained}"]
     proc = _launch("--config=experiments/en_ko.py:smoke", *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert os.listdir(os.path.join(workdir, "best"))
-    assert os.path.exists(os.path.join(workdir, "hypotheses"))
+    assert os.listdir(os.path.join(trained, "best"))
+    assert os.path.exists(os.path.join(trained, "hypotheses"))
+
+    workdir = str(tmp_path / "elsewhere" / "run")  # The workdir alone: the corpus hidden.
+    shutil.copytree(trained, workdir)
+    with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    hidden = str(tmp_path / "elsewhere" / "no_corpus")
+    saved["data"]["data_dir"], saved["data"]["manual_dir"] = hidden + "/tfds", hidden + "/raw"
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(saved, f)
 
     lines = ["Hello, world!", "", "hello " * 100, "☃☃☃ ♜♞"]
     proc = _launch("--mode=translate", f"--workdir={workdir}", stdin="\n".join(lines).encode())
@@ -130,6 +197,14 @@ def test_smoke_trains_and_translates(tmp_path, en_ko_data_dir):
     assert errors == ["error: stdin:2: not valid UTF-8 (byte 0xc3 at offset 6); "
                       "convert it to UTF-8"]  # fmt: skip
     assert "Traceback" not in proc.stderr
+
+    proc = _launch("--mode=eval", f"--workdir={workdir}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [f"error: cannot read the split 'tatoeba:validation' (config.data.dev) "
+                      f"with config.data.data_dir={hidden}/tfds, manual_dir={hidden}/raw: "
+                      f"manual_dir {hidden}/raw is not a directory"]  # fmt: skip
+    assert not os.path.exists(hidden)
 
 
 def test_experiment_builds_for_translation(smoke, tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ml_collections
 import pytest
+from helpers import SUBPROCESS_XLA_FLAGS
 from sweeps.sweep_helpers import METRIC, TINY, read_csv, read_json
 
 from experiments import generated
@@ -222,7 +223,7 @@ def test_local_cluster_trains_records_a_failure_and_skips_finished_trials(
     plan = sweep_plan.make_plan(config, generated.get_config("reverse"), sweep, {})
     workdir = tmp_path / "sweep"
     sweep_plan.prepare(plan, str(workdir))
-    monkeypatch.setenv("XLA_FLAGS", "")  # One CPU device in the trials, as run_launch has it.
+    monkeypatch.setenv("XLA_FLAGS", SUBPROCESS_XLA_FLAGS)  # One CPU device, as run_launch has.
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     launcher = [sys.executable, f"{root}/launch.py"]
     expected = "1 of 2 trials failed: hidden_size=-1 (exit 1: error: config.model.hidden_size=-1"

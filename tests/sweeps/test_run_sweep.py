@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_launch
+from helpers import SUBPROCESS_XLA_FLAGS, run_launch
 from sweeps import sweep_helpers
 from sweeps.sweep_helpers import METRIC, read_csv, read_json
 
@@ -280,7 +280,7 @@ def test_interrupted_sweep_resumes(tmp_path: Path) -> None:
     tiny = [a for a in TINY if a.split("=")[0] not in schedule]
     args = [config, "--sweep", *tiny, "--config.model.hidden_size=8", f"--workdir={workdir}"]
     args += [f"{flag}={value}" for flag, value in schedule.items()]
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": SUBPROCESS_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}
     sweep = subprocess.Popen(
         [sys.executable, "launch.py", *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
