@@ -12,13 +12,11 @@ import signal
 import stat
 import sys
 import threading
-import time
 from pathlib import Path
 
-import ml_collections
 import pytest
 from helpers import SUBPROCESS_XLA_FLAGS
-from sweeps.sweep_helpers import METRIC, TINY, read_csv, read_json
+from sweeps.sweep_helpers import METRIC, TINY, plan_of, read_csv, read_json, signal_when_ready
 
 from experiments import generated
 from s2s_jax import sweeps
@@ -43,34 +41,21 @@ sys.exit("error: never interrupted")
 """
 
 
-def _plan(key: str, values: list, config: dict) -> sweep_plan.Plan:
-    sweep = sweeps.Sweep(trials=sweeps.product({key: values}), metric=METRIC)
-    return sweep_plan.make_plan("x.py", ml_collections.ConfigDict(config), sweep, {})
-
-
 def _local_cluster(slots: int) -> executors.Submitit:
     return executors.Submitit("local", slots, {"gpus_per_node": 0, "timeout_min": 5})
-
-
-def _signal_when_ready(ready: Path, done: threading.Event) -> None:
-    """Sends this process SIGTERM once `ready` exists (the trial runs), unless `done` first."""
-    deadline = time.monotonic() + 30
-    while not done.is_set() and time.monotonic() < deadline:
-        if ready.exists():
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        time.sleep(0.01)
 
 
 def test_local_cluster_passes_a_signal_on_to_the_trial(tmp_path: Path) -> None:
     """SIGTERM to the sweep reaches the job, which stops its trial with SIGINT: the trial
     exits 130 and is recorded as interrupted; the next trial never starts."""
     (tmp_path / "long.py").write_text(_FAKE_LONG_TRIAL)
-    plan = _plan("seed", [0, 1], {"seed": 0})
+    plan = plan_of("seed", [0, 1], {"seed": 0})
     workdir = tmp_path / "sweep"
     sweep_plan.prepare(plan, str(workdir))
     done = threading.Event()
-    sender = threading.Thread(target=_signal_when_ready, args=(workdir / "seed=0" / "ready", done))
+    sender = threading.Thread(
+        target=signal_when_ready, args=(workdir / "seed=0" / "ready", done, 30)
+    )
     sender.start()
     try:
         with pytest.raises(KeyboardInterrupt, match="stopped seed=0, 1 not started"):
@@ -154,7 +139,7 @@ def test_a_job_left_by_an_earlier_sweep_is_waited_for_not_submitted_again(
     record = tmp_path / "record.txt"
     _fake_slurm(tmp_path / "bin", record)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    plan = _plan("seed", [0], {"seed": 0})
+    plan = plan_of("seed", [0], {"seed": 0})
     workdir = tmp_path / "sweep"
     sweep_plan.prepare(plan, str(workdir))
     trial = workdir / "seed=0"

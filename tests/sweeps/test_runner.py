@@ -9,14 +9,11 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
-import ml_collections
 import pytest
-from sweeps.sweep_helpers import METRIC, read_csv, read_json
+from sweeps.sweep_helpers import METRIC, plan_of, read_csv, read_json, signal_when_ready
 
-from s2s_jax import sweeps
 from s2s_jax.sweeps import executors, files
 from s2s_jax.sweeps import plan as sweep_plan
 from s2s_jax.sweeps import runner as sweep_runner
@@ -49,15 +46,10 @@ sys.exit("error: never interrupted")
 """
 
 
-def _plan(key: str, values: list, config: dict) -> sweep_plan.Plan:
-    sweep = sweeps.Sweep(trials=sweeps.product({key: values}), metric=METRIC)
-    return sweep_plan.make_plan("x.py", ml_collections.ConfigDict(config), sweep, {})
-
-
 def test_runner_records_crashes_and_nan_and_goes_on(tmp_path: Path) -> None:
     """A crash and a NaN loss fail with their error; the others run; a rerun retries the failed."""
     (tmp_path / "fake.py").write_text(_FAKE_TRIAL)
-    plan = _plan("model.hidden_size", [1, 2, 3, 4], {"model": {"hidden_size": 8}})
+    plan = plan_of("model.hidden_size", [1, 2, 3, 4], {"model": {"hidden_size": 8}})
     workdir = str(tmp_path / "sweep")
     sweep_plan.prepare(plan, workdir)
     launcher = [sys.executable, str(tmp_path / "fake.py")]
@@ -91,27 +83,17 @@ def test_runner_records_crashes_and_nan_and_goes_on(tmp_path: Path) -> None:
     assert log.count("error: boom") == 2  # Appended, not overwritten.
 
 
-def _signal_when_ready(ready: Path, done: threading.Event) -> None:
-    """Sends this process SIGTERM once `ready` exists (the trial runs), unless `done` first."""
-    deadline = time.monotonic() + 20
-    while not done.is_set() and time.monotonic() < deadline:
-        if ready.exists():
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        time.sleep(0.01)
-
-
 def test_runner_forwards_a_signal_and_stops(tmp_path: Path) -> None:
     """SIGTERM reaches the running trial, which is marked interrupted; no new trial starts."""
     (tmp_path / "long.py").write_text(_FAKE_LONG_TRIAL)
-    plan = _plan("seed", [0, 1], {"seed": 0})
+    plan = plan_of("seed", [0, 1], {"seed": 0})
     workdir = str(tmp_path / "sweep")
     sweep_plan.prepare(plan, workdir)
     launcher = [sys.executable, str(tmp_path / "long.py")]
     handler = signal.getsignal(signal.SIGTERM)
     done = threading.Event()
     sender = threading.Thread(
-        target=_signal_when_ready, args=(tmp_path / "sweep" / "seed=0" / "ready", done)
+        target=signal_when_ready, args=(tmp_path / "sweep" / "seed=0" / "ready", done, 20)
     )
     sender.start()
     try:
