@@ -27,6 +27,8 @@ import os
 import statistics
 from typing import Any
 
+from s2s_jax import atomic_write
+
 # The measurements compared: train target tokens/s and greedy decoding tokens/s.
 KINDS = ("train", "greedy")
 # The point's keys that place a cell of the heat map; the others group the panels.
@@ -228,11 +230,10 @@ def heatmap_figure(entries: list[dict[str, Any]]) -> Any:
 def write_report(records: list[dict[str, Any]], out_dir: str) -> list[dict[str, Any]]:
     """Writes compare.md, compare.json and compare_heatmap.png in `out_dir`; the entries."""
     entries = summarize(records)
-    with open(os.path.join(out_dir, "compare.md"), "w", encoding="utf-8") as f:
-        f.write(markdown_table(entries))
+    atomic_write.write_text(os.path.join(out_dir, "compare.md"), markdown_table(entries))
     variants = sorted({str(r.get("variant")) for r in records})
-    with open(os.path.join(out_dir, "compare.json"), "w", encoding="utf-8") as f:
-        json.dump({"variant": ", ".join(variants), "points": entries}, f, indent=1)
+    summary = {"variant": ", ".join(variants), "points": entries}
+    atomic_write.write_json(os.path.join(out_dir, "compare.json"), summary)
     fig = heatmap_figure(entries)
     import matplotlib.pyplot as plt  # After heatmap_figure chose the Agg backend.
 

@@ -22,11 +22,11 @@ def peak_flags(row: dict[str, Any]) -> list[str]:
     `PEAK_TOLERANCE` between the run's start and end, or the point's own check is that far off
     the run's peak; or the utilization is over 100% (the FLOP count or the peak is wrong)."""
     flags = []
-    start, end, own = row["peak_flops_start"], row["peak_flops_end"], row["point_peak_flops"]
+    start, end, own = row["peak_flops_start"], row["peak_flops_end"], own_peak_change(row)
     if abs(end / start - 1) > PEAK_TOLERANCE:
         flags.append(f"peak moved {end / start - 1:+.0%} from start to end")
-    if own is not None and abs(own / row["peak_flops"] - 1) > PEAK_TOLERANCE:
-        flags.append(f"own peak {own / row['peak_flops'] - 1:+.0%} off the run's")
+    if own is not None and abs(own) > PEAK_TOLERANCE:
+        flags.append(f"own peak {own:+.0%} off the run's")
     if row["utilization"] > 1:
         flags.append(f"utilization {row['utilization']:.0%} > 100%: FLOP count or peak wrong")
     return flags
@@ -61,10 +61,17 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return f"Device: {device}\n\n{_peaks(rows)}\n" + "\n".join(lines) + "\n"
 
 
+def own_peak_change(row: dict[str, Any]) -> float | None:
+    """The point's own peak check relative to the row's peak (0.05: 5% above), or None where
+    none was made (a table peak)."""
+    own = row["point_peak_flops"]
+    return None if own is None else own / row["peak_flops"] - 1
+
+
 def _own_peak(row: dict[str, Any]) -> str:
     """The point's own peak check against the run's peak, or '-' where none was made."""
-    own = row["point_peak_flops"]
-    return "-" if own is None else f"{own / row['peak_flops'] - 1:+.0%}"
+    own = own_peak_change(row)
+    return "-" if own is None else f"{own:+.0%}"
 
 
 def _peaks(rows: list[dict[str, Any]]) -> str:

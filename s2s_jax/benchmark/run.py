@@ -134,11 +134,10 @@ def run_benchmark(config: ml_collections.ConfigDict, workdir: str) -> list[dict[
         rows.append(row)
         with open(path, "a", encoding="utf-8") as f:  # Appended point by point: a crash keeps them.
             f.write(json.dumps(row) + "\n")
-        own = row["point_peak_flops"]
+        own = report.own_peak_change(row)  # Against the start's peak, the row's until the end.
         logging.info("Point %d: %s -> %.0f train tok/s, %.1f%% of the start's peak; its own peak "
                      "check: %s", i + 1, point, row["train_tgt_tokens_per_s"],
-                     100 * row["utilization"],
-                     "-" if own is None else f"{own / peak - 1:+.1%}")  # fmt: skip
+                     100 * row["utilization"], "-" if own is None else f"{own:+.1%}")  # fmt: skip
     end = {d: flops.device_peak(d, settings["peak_repeats"]) for d in dtypes}
     _log_peaks("end", end)
     dtype_of = [r["point"]["dtype"] for r in rows]
