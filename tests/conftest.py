@@ -1,20 +1,24 @@
 """Shared test set-up: eight fake CPU devices, and the import paths of the helpers and configs."""
 
 import os
-import sys
-
-# Before jax is imported anywhere: tests run on a mesh of 8 CPU devices, so the
-# sharded code paths are exercised even on a one-CPU machine.
-# XLA's backend optimizations are off: the tests' tiny models spend their time compiling.
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "")
-    + " --xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
-).strip()
-
 import shutil
+import sys
 import tempfile
 
 import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # helpers.py; the experiments package.
+
+import fast_compile  # noqa: E402  (imports nothing)
+
+# Before jax is imported anywhere: tests run on a mesh of 8 CPU devices, so the sharded code
+# paths are exercised even on a one-CPU machine; XLA compiles fast (tests/fast_compile.py).
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "")
+    + " --xla_force_host_platform_device_count=8 "
+    + fast_compile.XLA_FLAGS
+).strip()
 
 # JAX's persistent compilation cache, fresh for each test session and shared with the
 # launch.py subprocesses the tests start (they read these variables), and with pytest-xdist's
@@ -26,9 +30,6 @@ if _OWN_CACHE:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["S2S_JAX_TEST_XLA_CACHE"]
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-
-TESTS = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # helpers.py; the experiments package.
 
 from helpers import tiny_config  # noqa: E402
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import fast_compile
 import jax
 import ml_collections
 import numpy as np
@@ -17,9 +18,8 @@ import pytest
 from experiments import benchmark, generated
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The XLA flags of the launch.py processes the tests start: one CPU device, and XLA's
-# backend optimizations off, as the tests' tiny runs spend their time compiling, not running.
-SUBPROCESS_XLA_FLAGS = "--xla_backend_optimization_level=0"
+# The XLA flags of the launch.py processes the tests start (on one CPU device): fast compiles.
+SUBPROCESS_XLA_FLAGS = fast_compile.XLA_FLAGS
 
 
 def tiny_config(task: str = "reverse", **overrides) -> ml_collections.ConfigDict:

@@ -1,8 +1,8 @@
 """Learned tasks, trained end to end by launch.py (slow): held-out accuracy is what they
 assert. Each run is a process of its own, compiled with XLA's optimizations (the other tests
-compile without them: tests/conftest.py), as these spend their time running. Apart from
-tests/test_train.py so that the two share the machine's cores (pytest-xdist hands out whole
-files)."""
+compile for speed of compiling: tests/fast_compile.py), as these spend their time running.
+Apart from tests/test_train.py so that the two share the machine's cores (pytest-xdist hands
+out whole files)."""
 
 import json
 import os
@@ -40,21 +40,21 @@ def test_learns_reverse(make_config, tmp_path):
 
 @pytest.mark.slow
 def test_attention_learns_long_reversal_where_the_context_vector_does_not(make_config, tmp_path):
-    """Reversing 16-24 symbols: in 400 steps Luong attention reaches >= 90% held-out exact
-    match (96.5% here), while the basic model, whose one vector must carry the whole source,
-    stays near 0 (0 here)."""
+    """Reversing sources of 30-40 symbols: in 1000 steps Luong attention reaches >= 95%
+    held-out exact match (97.0% here; 92.5% after 600 steps), while the basic model, whose
+    one vector must carry the whole source, stays near 0 (0 here, token accuracy 0.62)."""
     scores = {}
     for decoder in ("luong", "basic"):
         config = make_config(
-            "reverse", task__min_len=16, task__max_len=24, task__num_symbols=10,
+            "reverse", task__min_len=30, task__max_len=40, task__num_symbols=10,
             task__num_eval=200, model__decoder=decoder, model__hidden_size=48,
-            model__embed_size=32, train__batch_size=64, train__num_steps=400,
-            train__log_every_steps=200, train__eval_every_steps=200,
-            train__checkpoint_every_steps=400, optim__learning_rate=1e-2,
+            model__embed_size=32, train__batch_size=64, train__num_steps=1000,
+            train__log_every_steps=500, train__eval_every_steps=1000,
+            train__checkpoint_every_steps=1000, optim__learning_rate=1e-2,
             optim__warmup_steps=50, eval__batch_size=200,
         )  # fmt: skip
         scores[decoder] = _train(config, tmp_path / decoder)["best_eval"]["exact_match"]
-    assert scores["luong"] >= 0.9 and scores["basic"] <= 0.2, scores
+    assert scores["luong"] >= 0.95 and scores["basic"] <= 0.2, scores
 
 
 def _train(config, workdir) -> dict:

@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+from fast_compile import USERS_FUSION
 
 from experiments import base
 from s2s_jax import scheduled_sampling, steps
@@ -15,6 +16,8 @@ from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.vocab import PAD_ID
 
 V = 12
+# Several tests hold two programs equal bit for bit: compiled as users compile them.
+jit = functools.partial(jax.jit, compiler_options=USERS_FUSION)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def setup():
     batch["src_BxS"][1, 3:] = PAD_ID
     batch["tgt_out_BxT"][2, 2:] = PAD_ID
     state = steps.init_state(model, optax.sgd(0.1), jax.random.PRNGKey(0), batch)
-    train = jax.jit(functools.partial(steps.train_step, model=model, label_smoothing=0.0))
+    train = jit(functools.partial(steps.train_step, model=model, label_smoothing=0.0))
     return model, state, batch, train
 
 
@@ -59,7 +62,7 @@ def test_eval_step_sums_the_nll_of_real_tokens(setup):
 
 def test_chunked_loss_step_equals_the_whole_loss_step(setup):
     model, state, batch, train = setup
-    chunked = jax.jit(
+    chunked = jit(
         functools.partial(steps.train_step, model=model, label_smoothing=0.0, loss_chunk=2)
     )
     whole, sums_whole = train(state, batch)
@@ -101,7 +104,7 @@ def _decoder_setup(decoder: str):
 
 
 def _train_step(model: Seq2Seq, schedule: ml_collections.ConfigDict | None):
-    return jax.jit(functools.partial(steps.train_step, model=model, label_smoothing=0.1,
+    return jit(functools.partial(steps.train_step, model=model, label_smoothing=0.1,
                                      scheduled_sampling=schedule))  # fmt: skip
 
 
@@ -175,7 +178,7 @@ def test_a_nonfinite_step_is_flagged_and_with_skip_changes_nothing_but_the_step(
     params and optimizer state bit for bit, plain applies the (NaN) update. On a finite
     step, skip's new state is plain's."""
     model, state, batch, train = setup
-    skip = jax.jit(
+    skip = jit(
         functools.partial(steps.train_step, model=model, label_smoothing=0.0, skip_nonfinite=True)
     )
     params = jax.tree_util.tree_map_with_path(
