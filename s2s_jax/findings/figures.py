@@ -6,6 +6,8 @@
   over seeds per bucket, with ± std bars, a line per condition.
 - 'bars': one panel per final metric: a bar per condition (the mean over seeds), ± std,
   each seed a dot.
+- 'beam': the score against beam size (beam_grid.json): the mean over seeds, ± std, a
+  line per condition and length penalty α.
 
 Drawn on matplotlib's Agg canvas (no pyplot), as the sweep report is.
 """
@@ -46,7 +48,7 @@ def _curves(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) 
 
 def _length(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) -> None:
     section, key = figure.buckets_split
-    buckets = table.bucket_stats(conditions, section, key)
+    buckets = table.row_stats(conditions, trials.LENGTH_BUCKETS, section, key)
     x = list(range(len(buckets.labels)))
     for color, c in zip(_colors(len(conditions)), conditions, strict=True):
         points = [(i, s) for i, s in zip(x, buckets.stats[c.label], strict=True) if s.n]
@@ -61,6 +63,32 @@ def _length(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) 
         )
     ax.set_xticks(x, buckets.labels)
     ax.set_xlabel("source length (bucket)")
+    ax.set_ylabel(f"{section} {key}")
+
+
+def _beam(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) -> None:
+    section, key = figure.grid_split
+    rows = table.row_stats(conditions, trials.BEAM_GRID, section, key)
+    alphas = sorted({alpha for _, alpha in rows.keys})
+    for color, c in zip(_colors(len(conditions)), conditions, strict=True):
+        for style, alpha in zip(("-", "--", ":", "-."), alphas, strict=False):
+            points = sorted(
+                (beam, stat)
+                for (beam, a), stat in zip(rows.keys, rows.stats[c.label], strict=True)
+                if a == alpha and stat.n
+            )
+            ax.errorbar(
+                [beam for beam, _ in points],
+                [s.mean for _, s in points],
+                yerr=[0.0 if s.n < 2 else s.std for _, s in points],
+                color=color,
+                linestyle=style,
+                marker="o",
+                capsize=3,
+                label=f"{c.label}, alpha {alpha:g} (n={len(c.trials)})",
+            )
+    ax.set_xticks(sorted({beam for beam, _ in rows.keys}))
+    ax.set_xlabel("beam size (1: greedy)")
     ax.set_ylabel(f"{section} {key}")
 
 
@@ -100,6 +128,8 @@ def draw(figure: Figure, conditions: Sequence[trials.Condition]) -> "MplFigure":
         _curves(axes[0], figure, conditions)
     elif figure.kind == "length":
         _length(axes[0], figure, conditions)
+    elif figure.kind == "beam":
+        _beam(axes[0], figure, conditions)
     else:
         for ax, path in zip(axes, figure.metrics, strict=True):
             _bars(ax, path, conditions)

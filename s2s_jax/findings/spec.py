@@ -12,7 +12,7 @@ from typing import Literal
 
 from s2s_jax.sweeps.spec import call_config_function
 
-KINDS = ("curves", "length", "bars")
+KINDS = ("curves", "length", "bars", "beam")
 
 
 def _split(path: str, what: str) -> tuple[str, str]:
@@ -30,19 +30,23 @@ class Figure:
     title: the figure's and the table's title.
     kind: 'curves' (the dev metric against steps, from each trial's metrics.jsonl),
         'length' (a score per source-length bucket, from length_buckets.json) or
-        'bars' (the final metrics, one bar per condition).
+        'bars' (the final metrics, one bar per condition) or 'beam' (a score per beam size
+        and length penalty, from beam_grid.json).
     metrics: the final_eval.json values tabulated (mean ± std over seeds per condition),
         each '<section>.<key>', e.g. 'best_dev.chrf'; 'bars' draws one panel per metric.
     curve: 'curves' only: '<split>.<key>' of the metrics.jsonl lines, e.g. 'dev.chrf'.
     buckets: 'length' only: '<section>.<key>' of length_buckets.json, e.g.
         'best_test_tatoeba_test.chrf'.
+    grid: 'beam' only: '<section>.<key>' of beam_grid.json (config.eval.beam_grid), e.g.
+        'best_test_tatoeba_test.chrf'.
     """
 
     title: str
-    kind: Literal["curves", "length", "bars"]
+    kind: Literal["curves", "length", "bars", "beam"]
     metrics: tuple[str, ...]
     curve: str = ""
     buckets: str = ""
+    grid: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -51,7 +55,7 @@ class Figure:
             raise ValueError(f"Figure.metrics={self.metrics!r}: give a non-empty tuple of paths")
         for path in self.metrics:
             _split(path, "metrics")
-        for field, kind in (("curve", "curves"), ("buckets", "length")):
+        for field, kind in (("curve", "curves"), ("buckets", "length"), ("grid", "beam")):
             value = getattr(self, field)
             if (self.kind == kind) != bool(value):
                 need = "needs" if self.kind == kind else "is only for kind"
@@ -68,6 +72,11 @@ class Figure:
     def buckets_split(self) -> tuple[str, str]:
         """('best_eval', 'exact_match') for buckets 'best_eval.exact_match'."""
         return _split(self.buckets, "buckets")
+
+    @property
+    def grid_split(self) -> tuple[str, str]:
+        """('best_test_tatoeba_test', 'chrf') for grid 'best_test_tatoeba_test.chrf'."""
+        return _split(self.grid, "grid")
 
 
 def load(config_spec: str) -> Figure:

@@ -2,13 +2,15 @@
 
 The first table has one row per condition: the number of seeds, the steps trained, and
 each of Figure.metrics. A 'length' finding adds a table of its bucket score: one row
-per source-length bucket, one column per condition. Numbers have 4 significant digits;
+per source-length bucket, one column per condition; a 'beam' finding likewise, one row
+per beam size and length penalty of eval.beam_grid. Numbers have 4 significant digits;
 the std is the sample std (n-1), left out when a condition has one seed.
 """
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from s2s_jax.findings import trials
 from s2s_jax.findings.spec import Figure
@@ -40,33 +42,56 @@ def metric_stats(conditions: Sequence[trials.Condition], path: str) -> list[Stat
     return [Stat.of([trials.metric(t, path) for t in c.trials]) for c in conditions]
 
 
+def _bucket(row: dict[str, Any]) -> tuple[str, str]:
+    return row["bucket"], row["bucket"]
+
+
+def _setting(row: dict[str, Any]) -> tuple[tuple[int, float], str]:
+    beam, alpha = row["beam_size"], row["length_penalty"]
+    return (beam, alpha), f"beam {beam}, alpha {alpha:g}"
+
+
+# The key and the label of a row of each table file.
+_ROW_KEYS: dict[str, Callable[[dict[str, Any]], tuple[Any, str]]] = {
+    trials.LENGTH_BUCKETS: _bucket,
+    trials.BEAM_GRID: _setting,
+}
+
+
 @dataclasses.dataclass(frozen=True)
-class Buckets:
-    labels: list[str]  # '1-10', '11-20', ..., '51+', in order.
-    counts: list[list[int]]  # Per bucket: its count in every trial.
-    stats: dict[str, list[Stat]]  # Condition label -> a Stat per bucket (seeds with examples).
+class Rows:
+    keys: list[Any]  # '1-10', ..., '51+' (buckets); (beam_size, length_penalty) (beam grid).
+    labels: list[str]  # '1-10', ...; 'beam 4, alpha 0.6', ...: in order.
+    counts: list[list[int]]  # Per row: its example count in every trial (0 when not given).
+    stats: dict[str, list[Stat]]  # Condition label -> a Stat per row (seeds that have it).
 
 
-def bucket_stats(conditions: Sequence[trials.Condition], section: str, key: str) -> Buckets:
-    """Per condition and bucket, `key` of the trials' length_buckets.json `section` rows."""
-    rows = {t.name: trials.bucket_rows(t, section) for c in conditions for t in c.trials}
-    labels = list(dict.fromkeys(r["bucket"] for table in rows.values() for r in table))
-    by_label = {name: {r["bucket"]: r for r in table} for name, table in rows.items()}
-    counts = [[by_label[n].get(b, {}).get("count", 0) for n in by_label] for b in labels]
+def row_stats(
+    conditions: Sequence[trials.Condition], filename: str, section: str, key: str
+) -> Rows:
+    """Per condition and row, `key` of the trials' `filename` (trials.LENGTH_BUCKETS or
+    trials.BEAM_GRID) `section` rows."""
+    key_of = _ROW_KEYS[filename]
+    rows = {
+        t.name: {key_of(r)[0]: r for r in trials.table_rows(t, filename, section)}
+        for c in conditions
+        for t in c.trials
+    }
+    labels: dict[Any, str] = {}  # Row key -> label, in order of first appearance.
+    for table in rows.values():
+        for r in table.values():
+            labels.setdefault(*key_of(r))
+    counts = [[table.get(k, {}).get("count", 0) for table in rows.values()] for k in labels]
     stats = {
         c.label: [
             Stat.of(
-                [
-                    float(by_label[t.name][b][key])
-                    for t in c.trials
-                    if key in by_label[t.name].get(b, {})
-                ]
+                [float(rows[t.name][k][key]) for t in c.trials if key in rows[t.name].get(k, {})]
             )
-            for b in labels
+            for k in labels
         ]
         for c in conditions
     }
-    return Buckets(labels, counts, stats)
+    return Rows(list(labels), list(labels.values()), counts, stats)
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -76,6 +101,27 @@ def _row(cells: Sequence[str]) -> str:
 def _count_text(counts: list[int]) -> str:
     low, high = min(counts), max(counts)
     return str(low) if low == high else f"{low}-{high}"
+
+
+def _rows_table(
+    conditions: Sequence[trials.Condition], filename: str, section: str, key: str, by: str
+) -> list[str]:
+    """The table of `row_stats`: a row per bucket (with its count) or per search, a column
+    per condition."""
+    rows = row_stats(conditions, filename, section, key)
+    counted = filename == trials.LENGTH_BUCKETS
+    head = ["bucket", "count"] if counted else ["search"]
+    lines = ["", f"## {key} of {section} by {by}", ""]
+    if counted:
+        lines += ["Count: examples in the bucket (a range when the seeds' eval sets differ).", ""]
+    lines += [
+        _row([*head, *(c.label for c in conditions)]),
+        "|" + "---|" * (len(head) + len(conditions)),
+    ]
+    for r, label in enumerate(rows.labels):
+        count = [_count_text(rows.counts[r])] if counted else []
+        lines.append(_row([label, *count, *(cell(rows.stats[c.label][r]) for c in conditions)]))
+    return lines
 
 
 def markdown(
@@ -100,17 +146,9 @@ def markdown(
         )
     if figure.kind == "length":
         section, key = figure.buckets_split
-        buckets = bucket_stats(conditions, section, key)
-        lines += [
-            "",
-            f"## {key} of {section} by source length",
-            "",
-            "Count: examples in the bucket (a range when the seeds' eval sets differ).",
-            "",
-            _row(["bucket", "count", *(c.label for c in conditions)]),
-            "|" + "---|" * (2 + len(conditions)),
-        ]
-        for b, bucket in enumerate(buckets.labels):
-            stats = [cell(buckets.stats[c.label][b]) for c in conditions]
-            lines.append(_row([bucket, _count_text(buckets.counts[b]), *stats]))
+        lines += _rows_table(conditions, trials.LENGTH_BUCKETS, section, key, "source length")
+    if figure.kind == "beam":
+        section, key = figure.grid_split
+        heading = "beam size and length penalty alpha"
+        lines += _rows_table(conditions, trials.BEAM_GRID, section, key, heading)
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 W/sweep.json lists the trials; each W/<trial> holds overrides.json (its swept fields),
 final_eval.json (the best checkpoint's scores), metrics.jsonl (every eval during
-training) and, when eval.length_buckets was set, length_buckets.json. A condition is
+training) and, when eval.length_buckets or eval.beam_grid was set, length_buckets.json
+or beam_grid.json (their rows per final_eval.json section). A condition is
 the trials that share every swept field but `seed`; its statistics are over seeds.
 """
 
@@ -20,6 +21,8 @@ from s2s_jax.sweeps.spec import value_text
 SEED = "seed"  # The swept field that repeats a condition.
 METRICS = "metrics.jsonl"
 LENGTH_BUCKETS = "length_buckets.json"
+BEAM_GRID = "beam_grid.json"
+_TABLE_FIELDS = {LENGTH_BUCKETS: "config.eval.length_buckets", BEAM_GRID: "config.eval.beam_grid"}
 
 
 class MissingTrialError(UserError):
@@ -136,13 +139,14 @@ def curve(trial: Trial, split: str, key: str) -> list[tuple[int, float]]:
     return sorted(points.items())
 
 
-def bucket_rows(trial: Trial, section: str) -> list[dict[str, Any]]:
-    """The rows of `section` in the trial's length_buckets.json, in bucket order."""
-    path = os.path.join(trial.path, LENGTH_BUCKETS)
+def table_rows(trial: Trial, filename: str, section: str) -> list[dict[str, Any]]:
+    """The rows of `section` in the trial's `filename` (LENGTH_BUCKETS or BEAM_GRID), in
+    their order: one per source-length bucket, or one per beam size and length penalty."""
+    path = os.path.join(trial.path, filename)
     tables = files.read_json(path)
     if tables is None:
         raise MissingTrialError(
-            f"{path} is missing; train the finding with config.eval.length_buckets set"
+            f"{path} is missing; train the finding with {_TABLE_FIELDS[filename]} set"
         )
     if section not in tables:
         raise UserError(f"{path} has no section {section!r} (it has {', '.join(tables)})")

@@ -40,7 +40,9 @@ class Memory(NamedTuple):
     """What the decoder attends over, carried in its state (every leaf batch-first)."""
 
     values: jax.Array  # [B, S, D]: the top encoder layer's outputs h_j.
-    keys: jax.Array  # [B, S, K]: what a query is scored against (see `_keys`).
+    # What a query is scored against (see `_keys`): [B, S, K] added to it (additive
+    # scores), or [B, K, S] multiplied by it (dot, general: the 'score' site's kernel).
+    keys: jax.Array
     mask: jax.Array  # [B, S]: True at real source tokens.
     feed: jax.Array | None  # [B, H]: Luong's input feed h̃_{t−1}; None without it.
 
@@ -107,13 +109,13 @@ class AttentionDecoder(nn.Module):
         return self.extra_input is not None and self.cfg.cell != "gru"
 
     def _keys(self, values_BxSxD: jax.Array) -> jax.Array:
-        """Once per source: W_k·h_j (additive), h_j·W_aᵀ ('general': s·W_a·h_j = s·(h_j·W_aᵀ)),
-        or h_j itself ('dot')."""
+        """Once per source: W_k·h_j (additive, [B, S, K]); or, as [B, K, S] for the 'score'
+        site, h_j·W_aᵀ ('general': s·W_a·h_j = s·(h_j·W_aᵀ)) or h_j itself ('dot')."""
         if self._additive:
             return values_BxSxD @ self.w_key.astype(values_BxSxD.dtype)
         if self.cfg.attention_score == "general":
-            return values_BxSxD @ self.w_a.T.astype(values_BxSxD.dtype)
-        return values_BxSxD
+            values_BxSxD = values_BxSxD @ self.w_a.T.astype(values_BxSxD.dtype)
+        return values_BxSxD.swapaxes(1, 2)
 
     def start(self, carries: Carries, memory_BxSxD: jax.Array, mask_BxS: jax.Array):
         """The decoder's initial state: the encoder's final carries and the memory."""
@@ -124,12 +126,16 @@ class AttentionDecoder(nn.Module):
             feed = jnp.zeros((values.shape[0], self.cfg.hidden_size), dtype)
         return carries, Memory(values, self._keys(values), mask_BxS, feed)
 
-    def _sites(self, joint: bool) -> SiteWeights:
+    def _sites(self, joint: bool, memory: Memory) -> SiteWeights:
         """The step's large weights, read outside the loop over time (fused_loop.py). The
         first layer's input kernel is not among them: it is applied to emb(y_{t−1}) of all
         steps at once, before the loop. With `joint` (see `_joint`), the first layer's
-        extra input and recurrent kernels are one site, 'joint_0', read by one matmul."""
-        sites: SiteWeights = {}
+        extra input and recurrent kernels are one site, 'joint_0', read by one matmul. The
+        memory is read through sites with one kernel per example: 'context' (weights·h_j)
+        and, for multiplicative scores, 'score' (query·keys)."""
+        sites: SiteWeights = {"context": (memory.values, None)}
+        if not self._additive:
+            sites["score"] = (memory.keys, None)
         if joint:
             (w_extra, _), (w_rec, bias) = self.extra_input(), self.layers[0][1]()
             sites["joint_0"] = (jnp.concatenate([w_extra, w_rec]), bias)
@@ -154,16 +160,14 @@ class AttentionDecoder(nn.Module):
         emb_TxBxE = self.embed(tgt_in_BxT).swapaxes(0, 1)
         kernel, bias = (w.astype(emb_TxBxE.dtype) for w in self.layers[0][0]())
         xproj_TxBxG = linear(emb_TxBxE, kernel, bias)
-        consts = {"values": memory.values, "keys": memory.keys}
-        if self._additive:
-            consts["v"] = self.v
+        consts = {"keys": memory.keys, "v": self.v} if self._additive else {}
         rng = self.make_rng("dropout") if train and cfg.dropout_rate > 0 else None
         whole = tgt_in_BxT.shape[1] > 1  # Not one decoding step.
         joint = whole and self._joint
         step = functools.partial(_step, cfg, self._additive, joint)
         loop = fused_loop if cfg.backend == "fused" and whole else scan_loop
         (carries, feed), (out_TxBxH, weights_TxBxS) = loop(
-            step, cfg.scan_unroll, self._sites(joint), consts, (memory.mask, rng),
+            step, cfg.scan_unroll, self._sites(joint, memory), consts, (memory.mask, rng),
             (carries, memory.feed), xproj_TxBxG,
         )  # fmt: skip
         self.sow("intermediates", "attention", weights_TxBxS.swapaxes(0, 1))
@@ -181,18 +185,17 @@ def _step(cfg: ModelConfig, additive: bool, joint: bool, sites, consts, aux, sta
     `joint`, the first layer's extra input and recurrent projections are one site."""
     mask_BxS, rng = aux
     carries, feed_BxH = state
-    values_BxSxD, keys_BxSxK = consts["values"], consts["keys"]
     rng = None if rng is None else jax.random.fold_in(rng, t)
     dtype = xproj_BxG.dtype
 
     def context(query_BxH):
         if additive:
-            hidden_BxSxK = jnp.tanh(sites("query", query_BxH)[:, None] + keys_BxSxK)
+            hidden_BxSxK = jnp.tanh(sites("query", query_BxH)[:, None] + consts["keys"])
             scores_BxS = hidden_BxSxK @ consts["v"].astype(dtype)
         else:
-            scores_BxS = jnp.einsum("bh,bsh->bs", query_BxH, keys_BxSxK)
+            scores_BxS = sites("score", query_BxH)
         weights_BxS = attend(scores_BxS, mask_BxS)
-        return jnp.einsum("bs,bsd->bd", weights_BxS, values_BxSxD), weights_BxS
+        return sites("context", weights_BxS), weights_BxS
 
     extra_BxX = feed_BxH  # The first layer's other input: the feed, or Bahdanau's context.
     if cfg.decoder == "bahdanau":

@@ -14,6 +14,11 @@ So the backward loop carries only the state's gradient (and that of the small
 constants), and after it each site's weight gradient is one matmul over all T·B rows,
 dW = Σ_t x_tᵀ·dy_t, as the fused recurrent layer does (recurrent.py).
 
+A site's kernel may also be one per example, [B, I, O] (the attention memory, read by
+every step: scores q·K_b, context a·V_b). Its gradient is then one batched matmul after
+the loop, dK_b = Σ_t x_tbᵀ·dy_tb, and the backward loop neither recomputes its products
+nor adds a [B, I, O] gradient at every step.
+
 A step is `step(sites, consts, aux, state, x, t) -> (state, out)`: `consts` (float
 arrays, e.g. a small weight or the attention memory) are differentiated, `aux` (e.g. a
 mask or an RNG key) is not, `x` is the step's slice of `xs` and `t` its index.
@@ -26,7 +31,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-SiteWeights = dict[str, tuple[jax.Array, jax.Array | None]]  # name: (kernel_IxO, bias_O).
+# name: (kernel, bias_O): kernel_IxO shared by the batch, or kernel_BxIxO one per example.
+SiteWeights = dict[str, tuple[jax.Array, jax.Array | None]]
 Step = Callable[..., tuple[Any, Any]]
 
 
@@ -38,8 +44,13 @@ class MatmulSites:
 
     def __call__(self, name: str, x_BxI: jax.Array) -> jax.Array:
         kernel, bias = self.weights[name]
-        y_BxO = x_BxI @ kernel.astype(x_BxI.dtype)
+        y_BxO = _matmul(x_BxI, kernel.astype(x_BxI.dtype))
         return y_BxO if bias is None else y_BxO + bias.astype(x_BxI.dtype)
+
+
+def _matmul(x_BxI: jax.Array, kernel: jax.Array) -> jax.Array:
+    """x·W, with kernel_IxO or one kernel_BxIxO per example."""
+    return x_BxI @ kernel if kernel.ndim == 2 else jnp.einsum("bi,bio->bo", x_BxI, kernel)
 
 
 class _RecordingSites(MatmulSites):
@@ -57,19 +68,21 @@ class _RecordingSites(MatmulSites):
 
 
 @jax.custom_vjp
-def _replayed(x_BxI: jax.Array, kernel_IxO: jax.Array, y_BxO: jax.Array) -> jax.Array:
+def _replayed(x_BxI: jax.Array, kernel: jax.Array, y_BxO: jax.Array) -> jax.Array:
     """y, computed before; differentiates as x·W (+ b) would, but to x and to y itself."""
-    del x_BxI, kernel_IxO
+    del x_BxI, kernel
     return y_BxO
 
 
-def _replayed_fwd(x_BxI, kernel_IxO, y_BxO):
-    return y_BxO, kernel_IxO
+def _replayed_fwd(x_BxI, kernel, y_BxO):
+    return y_BxO, kernel
 
 
 def _replayed_bwd(residuals, dy_BxO):
-    kernel_IxO = residuals  # y = x·W in x's dtype, so dy is in x's dtype too.
-    return dy_BxO @ kernel_IxO.T.astype(dy_BxO.dtype), None, dy_BxO
+    kernel = residuals.astype(dy_BxO.dtype)  # y = x·W in x's dtype, so dy is in x's too.
+    if kernel.ndim == 2:
+        return dy_BxO @ kernel.T, None, dy_BxO
+    return jnp.einsum("bo,bio->bi", dy_BxO, kernel), None, dy_BxO
 
 
 _replayed.defvjp(_replayed_fwd, _replayed_bwd)
@@ -144,6 +157,11 @@ def _fused_bwd(step, unroll, residuals, cotangents):
     )  # fmt: skip
     dweights = {}
     for name, (kernel, bias) in weights.items():
+        if kernel.ndim == 3:  # One kernel per example: Σ_t x_tbᵀ·dy_tb, batched over b.
+            dkernel = jnp.einsum("tbi,tbo->bio", inputs[name], dys[name],
+                                 preferred_element_type=kernel.dtype)  # fmt: skip
+            dweights[name] = (dkernel, None)
+            continue
         dy_NxO = dys[name].reshape(-1, kernel.shape[1])
         # x transposed into a plain [I, N] array first, the small side, as linear.py does:
         # the barrier keeps XLA from folding the transpose back into a slower dot.

@@ -1,6 +1,6 @@
 """Helpers of the findings tests: a sweep's workdir written by hand, as a finished sweep
-leaves it (sweep.json, and per trial overrides.json, final_eval.json, metrics.jsonl and
-length_buckets.json)."""
+leaves it (sweep.json, and per trial overrides.json, final_eval.json, metrics.jsonl,
+length_buckets.json and beam_grid.json)."""
 
 import json
 from pathlib import Path
@@ -40,9 +40,11 @@ def write_results(
     buckets: dict[str, list[dict[str, Any]]] | None = None,
     split: str = "eval",
     key: str = "exact_match",
+    grid: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
     """final_eval.json; metrics.jsonl with train lines and `curve` as `split` evals (and a
-    'best_<split>' line at the end, which is no point of the curve); length_buckets.json."""
+    'best_<split>' line at the end, which is no point of the curve); length_buckets.json;
+    beam_grid.json."""
     _write(folder / "final_eval.json", final_eval)
     lines = []
     for step, value in curve or []:
@@ -53,6 +55,13 @@ def write_results(
     (folder / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     if buckets is not None:
         _write(folder / "length_buckets.json", buckets)
+    if grid is not None:
+        _write(folder / "beam_grid.json", grid)
+
+
+def grid_rows(scores: dict[tuple[int, float], float], key: str = "exact_match") -> list[dict]:
+    """beam_grid.json rows: (beam_size, length_penalty) -> score, in that order."""
+    return [{"beam_size": b, "length_penalty": a, key: v} for (b, a), v in scores.items()]
 
 
 def bucket_rows(scores: list[float | None], key: str = "exact_match") -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments import base
-from experiments.findings import context, length, luong, reversal, shared
+from experiments.findings import beam, context, length, luong, reversal, shared
 from s2s_jax.config_checks import validate
 from s2s_jax.data.generated import make_task
 from s2s_jax.findings import Figure
@@ -19,7 +19,9 @@ from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.sweeps.plan import make_plan
 
 NUM_DEVICES = 8  # conftest.py fakes eight CPU devices.
-MODULES = {"reversal": reversal, "length": length, "luong": luong, "context": context}
+MODULES = {
+    "reversal": reversal, "length": length, "luong": luong, "beam": beam, "context": context,
+}  # fmt: skip
 CASES = [(name, v) for name, module in MODULES.items() for v in module.VARIANTS]
 
 
@@ -58,7 +60,9 @@ def test_each_condition_runs_on_every_seed(name: str, variant: str) -> None:
         rest = {k: v for k, v in trial.items() if k != "seed"}
         seeds.setdefault(repr(sorted(rest.items())), []).append(trial["seed"])
     want = [0] if variant == "smoke" else [0, 1, 2]
-    assert len(seeds) >= 2 and all(s == want for s in seeds.values()), seeds
+    # Finding 4 compares the searches of one model (eval.beam_grid), so it has one condition.
+    assert len(seeds) >= (1 if name == "beam" else 2), seeds
+    assert all(s == want for s in seeds.values()), seeds
 
 
 @pytest.mark.parametrize(("name", "variant"), CASES)
@@ -76,6 +80,9 @@ def test_figure_reads_what_the_trials_write(name: str, variant: str) -> None:
     assert (figure.kind == "length") == bool(config.eval.length_buckets)
     if figure.kind == "length":
         assert figure.buckets_split[0] in sections
+    assert (figure.kind == "beam") == bool(config.eval.beam_grid)
+    if figure.kind == "beam":
+        assert figure.grid_split[0] in sections
 
 
 def test_en_ko_trials_share_one_budget() -> None:
@@ -92,7 +99,7 @@ def test_en_ko_trials_share_one_budget() -> None:
             assert not any(k.startswith("train.") for t in sweep.trials for k in t)
         else:
             assert config.train.time_budget_seconds == 0.0
-    assert len(budgeted) == 5  # reversal, length and luong, context on en_ko; length generated.
+    assert len(budgeted) == 6  # reversal, length, luong, beam, context on en_ko; length generated.
 
 
 def _param_count(config: ml_collections.ConfigDict) -> int:

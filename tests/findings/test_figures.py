@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from findings.fake_trials import bucket_rows, write_results, write_sweep
+from findings.fake_trials import bucket_rows, grid_rows, write_results, write_sweep
 
 from s2s_jax.findings import Figure, figures, table, trials
 
@@ -19,11 +19,12 @@ FIGURES = {
         "Length", "length", ("best_eval.exact_match",), buckets="best_eval.exact_match"
     ),
     "bars": Figure("Bars", "bars", ("best_eval.exact_match", "best_eval.token_accuracy")),
+    "beam": Figure("Beam", "beam", ("best_eval.exact_match",), grid="best_eval.exact_match"),
 }
 
 
 def _two_trials(workdir: Path, experiment: str = "reversal.py:smoke") -> list[Path]:
-    """Two conditions of one seed each (a curve of 3 evals, 3 length buckets)."""
+    """Two conditions of one seed each (a curve of 3 evals, 3 length buckets, 4 searches)."""
     swept = [{"model.reverse_source": r, "seed": 0} for r in (True, False)]
     folders = write_sweep(workdir, experiment, swept)
     for folder, em in zip(folders, (0.5, 0.25), strict=True):
@@ -33,6 +34,7 @@ def _two_trials(workdir: Path, experiment: str = "reversal.py:smoke") -> list[Pa
             final,
             curve=[(10, em / 4), (20, em / 2), (30, em)],
             buckets={"best_eval": bucket_rows([em, em / 2, None])},
+            grid={"best_eval": grid_rows({(1, 0.0): em, (1, 0.6): em, (4, 0.0): 0.9, (4, 0.6): 1})},
         )
     return folders
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_launch
 
-from experiments.findings import context, length, luong, reversal
+from experiments.findings import beam, context, length, luong, reversal
 
-FINDINGS = {"reversal": reversal, "length": length, "luong": luong, "context": context}
+FINDINGS = {
+    "reversal": reversal, "length": length, "luong": luong, "beam": beam, "context": context,
+}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -30,6 +32,8 @@ def test_smoke_sweep_and_figure(tmp_path: Path, name: str) -> None:
     assert len(list(workdir.glob("*/final_eval.json"))) == len(trials)
     if name == "length":
         assert len(list(workdir.glob("*/length_buckets.json"))) == len(trials)
+    if name == "beam":
+        assert len(list(workdir.glob("*/beam_grid.json"))) == len(trials)
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(

@@ -3,14 +3,18 @@
 import math
 from pathlib import Path
 
-from findings.fake_trials import bucket_rows, write_results, write_sweep
+from findings.fake_trials import bucket_rows, grid_rows, write_results, write_sweep
 
 from s2s_jax.findings import Figure, table, trials
 
 FIGURE = Figure("Two seeds", "bars", ("best_dev.chrf", "best_eval.exact_match"))
 
 
-def _two_seeds(tmp_path: Path, buckets: list[list[float | None]] | None = None) -> list:
+def _two_seeds(
+    tmp_path: Path,
+    buckets: list[list[float | None]] | None = None,
+    grids: list[dict[tuple[int, float], float]] | None = None,
+) -> list:
     folders = write_sweep(
         tmp_path, "context.py:smoke", [{"model.decoder": "context", "seed": s} for s in (0, 1)]
     )
@@ -19,7 +23,8 @@ def _two_seeds(tmp_path: Path, buckets: list[list[float | None]] | None = None) 
     ):
         final = {"step": step, "best_dev": {"chrf": chrf}, "best_eval": {"exact_match": em}}
         rows = None if buckets is None else {"best_eval": bucket_rows(buckets[i])}
-        write_results(folder, final, buckets=rows)
+        grid = None if grids is None else {"best_eval": grid_rows(grids[i])}
+        write_results(folder, final, buckets=rows, grid=grid)
     return trials.group(trials.load(str(tmp_path))[1])
 
 
@@ -60,4 +65,19 @@ def test_length_table_has_a_row_per_bucket(tmp_path: Path) -> None:
         ["1-10", "5", f"0.8 ± {math.sqrt(0.02):.4g}"],
         ["11-20", "0-5", "0.3"],
         ["21+", "0", "-"],
+    ]
+
+
+def test_beam_table_has_a_row_per_search(tmp_path: Path) -> None:
+    """Beam 1: 0.5 and 0.7 -> 0.6 ± sqrt(0.02); beam 4 at alpha 0.6: 0.8 and 0.8 -> 0.8 ± 0;
+    beam 8 only in seed 1's grid -> 0.9 alone. Rows keep the grid's order."""
+    em = "best_eval.exact_match"
+    figure = Figure("Beam", "beam", (em,), grid=em)
+    grids = [{(1, 0.0): 0.5, (4, 0.6): 0.8}, {(1, 0.0): 0.7, (4, 0.6): 0.8, (8, 0.0): 0.9}]
+    rows = _rows(table.markdown(figure, _two_seeds(tmp_path, grids=grids), "beam.py:smoke", "W"))
+    assert rows[2] == ["search", "decoder=context"]
+    assert rows[3:] == [
+        ["beam 1, alpha 0", f"0.6 ± {math.sqrt(0.02):.4g}"],
+        ["beam 4, alpha 0.6", "0.8 ± 0"],
+        ["beam 8, alpha 0", "0.9"],
     ]

@@ -84,7 +84,7 @@ def test_missing_values_and_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"no number at 'best_dev\.chrf' \(its sections: best_eval"):
         trials.metric(trial, "best_dev.chrf")
     with pytest.raises(trials.MissingTrialError, match=r"length_buckets\.json is missing"):
-        trials.bucket_rows(trial, "best_eval")
+        trials.table_rows(trial, trials.LENGTH_BUCKETS, "best_eval")
     (folder / "metrics.jsonl").unlink()
     with pytest.raises(trials.MissingTrialError, match=r"metrics\.jsonl is missing"):
         trials.curve(trial, "eval", "exact_match")
