@@ -20,7 +20,7 @@ the loop, dK_b = Σ_t x_tbᵀ·dy_tb, and the backward loop neither recomputes i
 nor adds a [B, I, O] gradient at every step.
 
 A step is `step(sites, consts, aux, state, x, t) -> (state, out)`: `consts` (float
-arrays, e.g. a small weight or the attention memory) are differentiated, `aux` (e.g. a
+arrays, e.g. a small weight or additive attention's keys) are differentiated, `aux` (e.g. a
 mask or an RNG key) is not, `x` is the step's slice of `xs` and `t` its index.
 """
 
