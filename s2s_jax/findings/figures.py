@@ -66,12 +66,15 @@ def _length(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) 
     ax.set_ylabel(f"{section} {key}")
 
 
+_LINE_STYLES = ("-", "--", ":", "-.")  # One per length penalty, in turn.
+
+
 def _beam(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) -> None:
     section, key = figure.grid_split
     rows = table.row_stats(conditions, trials.BEAM_GRID, section, key)
     alphas = sorted({alpha for _, alpha in rows.keys})
     for color, c in zip(_colors(len(conditions)), conditions, strict=True):
-        for style, alpha in zip(("-", "--", ":", "-."), alphas, strict=False):
+        for i, alpha in enumerate(alphas):
             points = sorted(
                 (beam, stat)
                 for (beam, a), stat in zip(rows.keys, rows.stats[c.label], strict=True)
@@ -82,7 +85,7 @@ def _beam(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) ->
                 [s.mean for _, s in points],
                 yerr=[0.0 if s.n < 2 else s.std for _, s in points],
                 color=color,
-                linestyle=style,
+                linestyle=_LINE_STYLES[i % len(_LINE_STYLES)],
                 marker="o",
                 capsize=3,
                 label=f"{c.label}, alpha {alpha:g} (n={len(c.trials)})",

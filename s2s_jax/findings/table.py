@@ -51,10 +51,18 @@ def _setting(row: dict[str, Any]) -> tuple[tuple[int, float], str]:
     return (beam, alpha), f"beam {beam}, alpha {alpha:g}"
 
 
-# The key and the label of a row of each table file.
-_ROW_KEYS: dict[str, Callable[[dict[str, Any]], tuple[Any, str]]] = {
-    trials.LENGTH_BUCKETS: _bucket,
-    trials.BEAM_GRID: _setting,
+@dataclasses.dataclass(frozen=True)
+class _TableFile:
+    """How a table file's rows are keyed, labelled and tabulated."""
+
+    key_of: Callable[[dict[str, Any]], tuple[Any, str]]  # A row's key and its label.
+    by: str  # The table's heading: '<key> of <section> by <by>'.
+    counted: bool  # Rows carry an example count (buckets), shown beside the label.
+
+
+_TABLE_FILES = {
+    trials.LENGTH_BUCKETS: _TableFile(_bucket, "source length", counted=True),
+    trials.BEAM_GRID: _TableFile(_setting, "beam size and length penalty alpha", counted=False),
 }
 
 
@@ -71,7 +79,7 @@ def row_stats(
 ) -> Rows:
     """Per condition and row, `key` of the trials' `filename` (trials.LENGTH_BUCKETS or
     trials.BEAM_GRID) `section` rows."""
-    key_of = _ROW_KEYS[filename]
+    key_of = _TABLE_FILES[filename].key_of
     rows = {
         t.name: {key_of(r)[0]: r for r in trials.table_rows(t, filename, section)}
         for c in conditions
@@ -104,22 +112,21 @@ def _count_text(counts: list[int]) -> str:
 
 
 def _rows_table(
-    conditions: Sequence[trials.Condition], filename: str, section: str, key: str, by: str
+    conditions: Sequence[trials.Condition], filename: str, section: str, key: str
 ) -> list[str]:
     """The table of `row_stats`: a row per bucket (with its count) or per search, a column
     per condition."""
-    rows = row_stats(conditions, filename, section, key)
-    counted = filename == trials.LENGTH_BUCKETS
-    head = ["bucket", "count"] if counted else ["search"]
-    lines = ["", f"## {key} of {section} by {by}", ""]
-    if counted:
+    rows, spec = row_stats(conditions, filename, section, key), _TABLE_FILES[filename]
+    head = ["bucket", "count"] if spec.counted else ["search"]
+    lines = ["", f"## {key} of {section} by {spec.by}", ""]
+    if spec.counted:
         lines += ["Count: examples in the bucket (a range when the seeds' eval sets differ).", ""]
     lines += [
         _row([*head, *(c.label for c in conditions)]),
         "|" + "---|" * (len(head) + len(conditions)),
     ]
     for r, label in enumerate(rows.labels):
-        count = [_count_text(rows.counts[r])] if counted else []
+        count = [_count_text(rows.counts[r])] if spec.counted else []
         lines.append(_row([label, *count, *(cell(rows.stats[c.label][r]) for c in conditions)]))
     return lines
 
@@ -145,10 +152,7 @@ def markdown(
             _row([c.label, str(len(c.trials)), cell(steps[i]), *(cell(col[i]) for col in columns)])
         )
     if figure.kind == "length":
-        section, key = figure.buckets_split
-        lines += _rows_table(conditions, trials.LENGTH_BUCKETS, section, key, "source length")
+        lines += _rows_table(conditions, trials.LENGTH_BUCKETS, *figure.buckets_split)
     if figure.kind == "beam":
-        section, key = figure.grid_split
-        heading = "beam size and length penalty alpha"
-        lines += _rows_table(conditions, trials.BEAM_GRID, section, key, heading)
+        lines += _rows_table(conditions, trials.BEAM_GRID, *figure.grid_split)
     return "\n".join(lines) + "\n"

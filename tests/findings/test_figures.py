@@ -86,3 +86,15 @@ def test_script_draws_from_the_config_that_sweep_json_names(tmp_path: Path) -> N
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: 1 of 2 trials have not")
     assert f"{second} (no final_eval.json)" in proc.stderr
+
+
+def test_beam_figure_draws_a_line_per_length_penalty(tmp_path: Path) -> None:
+    """Five length penalties (more than the four line styles) give five lines per condition."""
+    folders = write_sweep(tmp_path, "beam.py:smoke", [{"seed": 0}])
+    grid = {(beam, alpha): 0.5 for beam in (1, 4) for alpha in (0.0, 0.2, 0.4, 0.6, 0.8)}
+    final = {"step": 30, "best_eval": {"exact_match": 0.5}}
+    write_results(folders[0], final, grid={"best_eval": grid_rows(grid)})
+    conditions = trials.group(trials.load(str(tmp_path))[1])
+    fig = figures.draw(FIGURES["beam"], conditions)
+    labels = [c.get_label() for c in fig.axes[0].containers]
+    assert labels == [f"all, alpha {a:g} (n=1)" for a in (0.0, 0.2, 0.4, 0.6, 0.8)]
