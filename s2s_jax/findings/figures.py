@@ -1,7 +1,8 @@
 """A finding's figure and table from its sweep's trial folders: W/finding.png, W/finding.md.
 
 - 'curves': the dev metric against steps (metrics.jsonl): each seed a thin line, the
-  mean over seeds a thick one (at the steps every seed logged).
+  mean over seeds a thick one (at the steps every seed logged); a panel per curve of
+  Figure.minima likewise.
 - 'length': the bucket score against source length (length_buckets.json): the mean
   over seeds per bucket, with ± std bars, a line per condition.
 - 'bars': one panel per final metric: a bar per condition (the mean over seeds), ± std,
@@ -33,8 +34,7 @@ def _colors(n: int) -> list:
     return [colormaps["tab10"](i % 10) for i in range(n)]
 
 
-def _curves(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) -> None:
-    split, key = figure.curve_split
+def _curves(ax: "Axes", split: str, key: str, conditions: Sequence[trials.Condition]) -> None:
     for color, c in zip(_colors(len(conditions)), conditions, strict=True):
         runs = [dict(trials.curve(t, split, key)) for t in c.trials]
         for run in runs:
@@ -118,7 +118,7 @@ def draw(figure: Figure, conditions: Sequence[trials.Condition]) -> "MplFigure":
     """The finding's figure (Agg canvas)."""
     from matplotlib.figure import Figure as MplFigure
 
-    panels = len(figure.metrics) if figure.kind == "bars" else 1
+    panels = {"bars": len(figure.metrics), "curves": 1 + len(figure.minima)}.get(figure.kind, 1)
     ncols = min(panels, 2)
     nrows = math.ceil(panels / ncols)
     width = max(4.0, 1.5 * len(conditions)) if figure.kind == "bars" else 7.0
@@ -128,7 +128,8 @@ def draw(figure: Figure, conditions: Sequence[trials.Condition]) -> "MplFigure":
         ax.set_visible(False)
     axes = axes[:panels]
     if figure.kind == "curves":
-        _curves(axes[0], figure, conditions)
+        for ax, split in zip(axes, (figure.curve_split, *figure.minima_splits), strict=True):
+            _curves(ax, *split, conditions)
     elif figure.kind == "length":
         _length(axes[0], figure, conditions)
     elif figure.kind == "beam":

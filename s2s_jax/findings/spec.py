@@ -35,6 +35,8 @@ class Figure:
     metrics: the final_eval.json values tabulated (mean ± std over seeds per condition),
         each '<section>.<key>', e.g. 'best_dev.chrf'; 'bars' draws one panel per metric.
     curve: 'curves' only: '<split>.<key>' of the metrics.jsonl lines, e.g. 'dev.chrf'.
+    minima: 'curves' only: more '<split>.<key>' curves, each drawn in a panel of its own and
+        tabulated by its lowest value over training, e.g. 'dev.perplexity'.
     buckets: 'length' only: '<section>.<key>' of length_buckets.json, e.g.
         'best_test_tatoeba_test.chrf'.
     grid: 'beam' only: '<section>.<key>' of beam_grid.json (config.eval.beam_grid), e.g.
@@ -47,6 +49,7 @@ class Figure:
     curve: str = ""
     buckets: str = ""
     grid: str = ""
+    minima: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -62,6 +65,10 @@ class Figure:
                 raise ValueError(f"Figure.{field}={value!r}: {need} {kind!r} (kind {self.kind!r})")
             if value:
                 _split(value, field)
+        if self.minima and self.kind != "curves":
+            raise ValueError(f"Figure.minima={self.minima!r}: is only for kind 'curves'")
+        for path in self.minima:
+            _split(path, "minima")
 
     @property
     def curve_split(self) -> tuple[str, str]:
@@ -72,6 +79,11 @@ class Figure:
     def buckets_split(self) -> tuple[str, str]:
         """('best_eval', 'exact_match') for buckets 'best_eval.exact_match'."""
         return _split(self.buckets, "buckets")
+
+    @property
+    def minima_splits(self) -> tuple[tuple[str, str], ...]:
+        """(('dev', 'perplexity'),) for minima ('dev.perplexity',)."""
+        return tuple(_split(path, "minima") for path in self.minima)
 
     @property
     def grid_split(self) -> tuple[str, str]:

@@ -1,9 +1,10 @@
 """A finding's numbers: per condition, mean ± std over seeds, as Markdown (W/finding.md).
 
-The first table has one row per condition: the number of seeds, the steps trained, and
-each of Figure.metrics. A 'length' finding adds a table of its bucket score: one row
-per source-length bucket, one column per condition; a 'beam' finding likewise, one row
-per beam size and length penalty of eval.beam_grid. Numbers have 4 significant digits;
+The first table has one row per condition: the number of seeds, the steps trained, each
+of Figure.metrics, and the lowest value of each curve of Figure.minima. A 'length' finding
+adds a table of its bucket score: one row per source-length bucket, one column per
+condition; a 'beam' finding likewise, one row per beam size and length penalty of
+eval.beam_grid. Numbers have 4 significant digits;
 the std is the sample std (n-1), left out when a condition has one seed.
 """
 
@@ -40,6 +41,15 @@ def cell(stat: Stat) -> str:
 def metric_stats(conditions: Sequence[trials.Condition], path: str) -> list[Stat]:
     """The final_eval.json value at `path`, over each condition's seeds."""
     return [Stat.of([trials.metric(t, path) for t in c.trials]) for c in conditions]
+
+
+def minimum_stats(conditions: Sequence[trials.Condition], split: str, key: str) -> list[Stat]:
+    """The lowest value of the `key` curve of metrics.jsonl's `split` lines, over each
+    condition's seeds."""
+    return [
+        Stat.of([min(v for _, v in trials.curve(t, split, key)) for t in c.trials])
+        for c in conditions
+    ]
 
 
 def _bucket(row: dict[str, Any]) -> tuple[str, str]:
@@ -142,10 +152,11 @@ def markdown(
         f"{experiment}: {n_trials} trials in {workdir}, {len(conditions)} conditions. "
         "Mean ± std over seeds (sample std, n-1); n = seeds; steps = steps trained.",
         "",
-        _row(["condition", "n", "steps", *figure.metrics]),
-        "|" + "---|" * (3 + len(figure.metrics)),
+        _row(["condition", "n", "steps", *figure.metrics, *(f"min {p}" for p in figure.minima)]),
+        "|" + "---|" * (3 + len(figure.metrics) + len(figure.minima)),
     ]
     columns = [metric_stats(conditions, path) for path in figure.metrics]
+    columns += [minimum_stats(conditions, *split) for split in figure.minima_splits]
     steps = [Stat.of([float(t.final_eval["step"]) for t in c.trials]) for c in conditions]
     for i, c in enumerate(conditions):
         lines.append(

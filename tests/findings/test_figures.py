@@ -98,3 +98,19 @@ def test_beam_figure_draws_a_line_per_length_penalty(tmp_path: Path) -> None:
     fig = figures.draw(FIGURES["beam"], conditions)
     labels = [c.get_label() for c in fig.axes[0].containers]
     assert labels == [f"all, alpha {a:g} (n=1)" for a in (0.0, 0.2, 0.4, 0.6, 0.8)]
+
+
+def test_curves_figure_draws_a_panel_per_minima_curve(tmp_path: Path) -> None:
+    _two_trials(tmp_path)
+    figure = Figure(
+        "Curves",
+        "curves",
+        ("best_eval.exact_match",),
+        curve="eval.exact_match",
+        minima=("eval.loss",),
+    )
+    fig = figures.draw(figure, trials.group(trials.load(str(tmp_path))[1]))
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_visible()] == [
+        "eval exact_match",
+        "eval loss",
+    ]

@@ -17,6 +17,11 @@ from s2s_jax.findings import Figure, spec
         ({"kind": "curves", "metrics": ("a.b",)}, r"Figure\.curve='': needs 'curves'"),
         ({"kind": "bars", "metrics": ("a.b",), "curve": "dev.chrf"}, r"only for kind 'curves'"),
         ({"kind": "length", "metrics": ("a.b",), "buckets": "x"}, r"Figure\.buckets='x'"),
+        ({"kind": "bars", "metrics": ("a.b",), "minima": ("dev.loss",)}, r"only for kind"),
+        (
+            {"kind": "curves", "metrics": ("a.b",), "curve": "a.b", "minima": ("loss",)},
+            r"Figure\.minima='loss': expected '<section>",
+        ),
     ],
 )
 def test_bad_declarations_are_named(kwargs: dict, message: str) -> None:

@@ -14,6 +14,7 @@ def _two_seeds(
     tmp_path: Path,
     buckets: list[list[float | None]] | None = None,
     grids: list[dict[tuple[int, float], float]] | None = None,
+    curves: list[list[tuple[int, float]]] | None = None,
 ) -> list:
     folders = write_sweep(
         tmp_path, "context.py:smoke", [{"model.decoder": "context", "seed": s} for s in (0, 1)]
@@ -24,7 +25,8 @@ def _two_seeds(
         final = {"step": step, "best_dev": {"chrf": chrf}, "best_eval": {"exact_match": em}}
         rows = None if buckets is None else {"best_eval": bucket_rows(buckets[i])}
         grid = None if grids is None else {"best_eval": grid_rows(grids[i])}
-        write_results(folder, final, buckets=rows, grid=grid)
+        curve = None if curves is None else curves[i]
+        write_results(folder, final, curve, rows, "dev", "perplexity", grid)
     return trials.group(trials.load(str(tmp_path))[1])
 
 
@@ -81,3 +83,15 @@ def test_beam_table_has_a_row_per_search(tmp_path: Path) -> None:
         ["beam 4, alpha 0.6", "0.8 ± 0"],
         ["beam 8, alpha 0", "0.9"],
     ]
+
+
+def test_minima_columns_give_each_curve_s_lowest_value(tmp_path: Path) -> None:
+    """Dev perplexity 3, 2, 2.5 (lowest 2) and 4, 3 (lowest 3): 2.5 ± sqrt(0.5). The line
+    'best_dev' that follows each curve (perplexity -1) is no point of it."""
+    figure = Figure(
+        "Curves", "curves", ("best_dev.chrf",), curve="dev.perplexity", minima=("dev.perplexity",)
+    )
+    curves = [[(10, 3.0), (20, 2.0), (30, 2.5)], [(10, 4.0), (20, 3.0)]]
+    header, row = _rows(table.markdown(figure, _two_seeds(tmp_path, curves=curves), "e", "W"))
+    assert header[-2:] == ["best_dev.chrf", "min dev.perplexity"]
+    assert row[-2:] == [f"12 ± {math.sqrt(8):.4g}", f"2.5 ± {math.sqrt(0.5):.4g}"]
