@@ -4,8 +4,8 @@ The first table has one row per condition: the number of seeds, the steps traine
 of Figure.metrics, and the lowest value of each curve of Figure.minima. A 'length' finding
 adds a table of its bucket score: one row per source-length bucket, one column per
 condition; a 'beam' finding likewise, one row per beam size and length penalty of
-eval.beam_grid. Numbers have 4 significant digits;
-the std is the sample std (n-1), left out when a condition has one seed.
+eval.beam_grid. Numbers have 4 significant digits; the std is the sample std (n-1), left
+out when a condition has one seed.
 """
 
 import dataclasses

@@ -26,7 +26,7 @@ def _two_seeds(
         rows = None if buckets is None else {"best_eval": bucket_rows(buckets[i])}
         grid = None if grids is None else {"best_eval": grid_rows(grids[i])}
         curve = None if curves is None else curves[i]
-        write_results(folder, final, curve, rows, "dev", "perplexity", grid)
+        write_results(folder, final, curve, rows, split="dev", key="perplexity", grid=grid)
     return trials.group(trials.load(str(tmp_path))[1])
 
 
