@@ -7,6 +7,7 @@
 - executors.py: where they run: subprocesses of this host, or SLURM jobs (submitit).
 - devices.py: the accelerators each running trial may use.
 - files.py:   the workdir's files; report.py: results table and plot.
+- keep.py:    the records of a sweep without its checkpoints, to commit or resume from.
 
 Importing this package starts no JAX backend.
 """
