@@ -4,7 +4,8 @@
   mean over seeds a thick one (at the steps every seed logged); a panel per curve of
   Figure.minima likewise.
 - 'length': the bucket score against source length (length_buckets.json): the mean
-  over seeds per bucket, with ± std bars, a line per condition.
+  over seeds per bucket, with ± std bars, a line per condition; a panel per path of
+  Figure.buckets.
 - 'bars': one panel per final metric: a bar per condition (the mean over seeds), ± std,
   each seed a dot.
 - 'beam': the score against beam size (beam_grid.json): the mean over seeds, ± std, a
@@ -46,8 +47,7 @@ def _curves(ax: "Axes", split: str, key: str, conditions: Sequence[trials.Condit
     ax.set_ylabel(f"{split} {key}")
 
 
-def _length(ax: "Axes", figure: Figure, conditions: Sequence[trials.Condition]) -> None:
-    section, key = figure.buckets_split
+def _length(ax: "Axes", section: str, key: str, conditions: Sequence[trials.Condition]) -> None:
     buckets = table.row_stats(conditions, trials.LENGTH_BUCKETS, section, key)
     x = list(range(len(buckets.labels)))
     for color, c in zip(_colors(len(conditions)), conditions, strict=True):
@@ -118,7 +118,11 @@ def draw(figure: Figure, conditions: Sequence[trials.Condition]) -> "MplFigure":
     """The finding's figure (Agg canvas)."""
     from matplotlib.figure import Figure as MplFigure
 
-    panels = {"bars": len(figure.metrics), "curves": 1 + len(figure.minima)}.get(figure.kind, 1)
+    panels = {
+        "bars": len(figure.metrics),
+        "curves": 1 + len(figure.minima),
+        "length": len(figure.buckets),
+    }.get(figure.kind, 1)
     ncols = min(panels, 2)
     nrows = math.ceil(panels / ncols)
     width = max(4.0, 1.5 * len(conditions)) if figure.kind == "bars" else 7.0
@@ -131,7 +135,8 @@ def draw(figure: Figure, conditions: Sequence[trials.Condition]) -> "MplFigure":
         for ax, split in zip(axes, (figure.curve_split, *figure.minima_splits), strict=True):
             _curves(ax, *split, conditions)
     elif figure.kind == "length":
-        _length(axes[0], figure, conditions)
+        for ax, split in zip(axes, figure.buckets_splits, strict=True):
+            _length(ax, *split, conditions)
     elif figure.kind == "beam":
         _beam(axes[0], figure, conditions)
     else:

@@ -37,8 +37,8 @@ class Figure:
     curve: 'curves' only: '<split>.<key>' of the metrics.jsonl lines, e.g. 'dev.chrf'.
     minima: 'curves' only: more '<split>.<key>' curves, each drawn in a panel of its own and
         tabulated by its lowest value over training, e.g. 'dev.perplexity'.
-    buckets: 'length' only: '<section>.<key>' of length_buckets.json, e.g.
-        'best_test_tatoeba_test.chrf'.
+    buckets: 'length' only: one or more '<section>.<key>' of length_buckets.json, each drawn
+        in a panel of its own and tabulated by bucket, e.g. ('best_test_tatoeba_test.chrf',).
     grid: 'beam' only: '<section>.<key>' of beam_grid.json (config.eval.beam_grid), e.g.
         'best_test_tatoeba_test.chrf'.
     """
@@ -47,7 +47,7 @@ class Figure:
     kind: Literal["curves", "length", "bars", "beam"]
     metrics: tuple[str, ...]
     curve: str = ""
-    buckets: str = ""
+    buckets: tuple[str, ...] = ()
     grid: str = ""
     minima: tuple[str, ...] = ()
 
@@ -58,13 +58,15 @@ class Figure:
             raise ValueError(f"Figure.metrics={self.metrics!r}: give a non-empty tuple of paths")
         for path in self.metrics:
             _split(path, "metrics")
+        if not isinstance(self.buckets, tuple):
+            raise ValueError(f"Figure.buckets={self.buckets!r}: give a tuple of paths")
         for field, kind in (("curve", "curves"), ("buckets", "length"), ("grid", "beam")):
             value = getattr(self, field)
             if (self.kind == kind) != bool(value):
                 need = "needs" if self.kind == kind else "is only for kind"
                 raise ValueError(f"Figure.{field}={value!r}: {need} {kind!r} (kind {self.kind!r})")
-            if value:
-                _split(value, field)
+            for path in value if isinstance(value, tuple) else (value,) * bool(value):
+                _split(path, field)
         if self.minima and self.kind != "curves":
             raise ValueError(f"Figure.minima={self.minima!r}: is only for kind 'curves'")
         for path in self.minima:
@@ -76,9 +78,9 @@ class Figure:
         return _split(self.curve, "curve")
 
     @property
-    def buckets_split(self) -> tuple[str, str]:
-        """('best_eval', 'exact_match') for buckets 'best_eval.exact_match'."""
-        return _split(self.buckets, "buckets")
+    def buckets_splits(self) -> tuple[tuple[str, str], ...]:
+        """(('best_eval', 'exact_match'),) for buckets ('best_eval.exact_match',)."""
+        return tuple(_split(path, "buckets") for path in self.buckets)
 
     @property
     def minima_splits(self) -> tuple[tuple[str, str], ...]:

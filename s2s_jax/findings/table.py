@@ -2,8 +2,8 @@
 
 The first table has one row per condition: the number of seeds, the steps trained, each
 of Figure.metrics, and the lowest value of each curve of Figure.minima. A 'length' finding
-adds a table of its bucket score: one row per source-length bucket, one column per
-condition; a 'beam' finding likewise, one row per beam size and length penalty of
+adds a table per bucket score of Figure.buckets: one row per source-length bucket, one
+column per condition; a 'beam' finding likewise, one row per beam size and length penalty of
 eval.beam_grid. Numbers have 4 significant digits; the std is the sample std (n-1), left
 out when a condition has one seed.
 """
@@ -162,8 +162,8 @@ def markdown(
         lines.append(
             _row([c.label, str(len(c.trials)), cell(steps[i]), *(cell(col[i]) for col in columns)])
         )
-    if figure.kind == "length":
-        lines += _rows_table(conditions, trials.LENGTH_BUCKETS, *figure.buckets_split)
+    for split in figure.buckets_splits:
+        lines += _rows_table(conditions, trials.LENGTH_BUCKETS, *split)
     if figure.kind == "beam":
         lines += _rows_table(conditions, trials.BEAM_GRID, *figure.grid_split)
     return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """Tests for s2s_jax.findings.figures and scripts/finding_figure.py, on hand-written trial
 folders: the PNG and the table are written, and an unfinished trial is named."""
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = {
     "curves": Figure("Curves", "curves", ("best_eval.exact_match",), curve="eval.exact_match"),
     "length": Figure(
-        "Length", "length", ("best_eval.exact_match",), buckets="best_eval.exact_match"
+        "Length", "length", ("best_eval.exact_match",), buckets=("best_eval.exact_match",)
     ),
     "bars": Figure("Bars", "bars", ("best_eval.exact_match", "best_eval.token_accuracy")),
     "beam": Figure("Beam", "beam", ("best_eval.exact_match",), grid="best_eval.exact_match"),
@@ -113,4 +114,23 @@ def test_curves_figure_draws_a_panel_per_minima_curve(tmp_path: Path) -> None:
     assert [ax.get_ylabel() for ax in fig.axes if ax.get_visible()] == [
         "eval exact_match",
         "eval loss",
+    ]
+
+
+def test_length_figure_draws_a_panel_per_bucket_path(tmp_path: Path) -> None:
+    folders = _two_trials(tmp_path)
+    for folder in folders:  # A second set's buckets beside best_eval's.
+        rows = json.loads((folder / "length_buckets.json").read_text())
+        rows["best_test"] = rows["best_eval"]
+        (folder / "length_buckets.json").write_text(json.dumps(rows))
+    figure = Figure(
+        "Length",
+        "length",
+        ("best_eval.exact_match",),
+        buckets=("best_eval.exact_match", "best_test.exact_match"),
+    )
+    fig = figures.draw(figure, trials.group(trials.load(str(tmp_path))[1]))
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_visible()] == [
+        "best_eval exact_match",
+        "best_test exact_match",
     ]

@@ -16,7 +16,9 @@ from s2s_jax.findings import Figure, spec
         ({"kind": "bars", "metrics": ("chrf",)}, r"Figure\.metrics='chrf': expected '<section>"),
         ({"kind": "curves", "metrics": ("a.b",)}, r"Figure\.curve='': needs 'curves'"),
         ({"kind": "bars", "metrics": ("a.b",), "curve": "dev.chrf"}, r"only for kind 'curves'"),
-        ({"kind": "length", "metrics": ("a.b",), "buckets": "x"}, r"Figure\.buckets='x'"),
+        ({"kind": "length", "metrics": ("a.b",), "buckets": ("x",)}, r"Figure\.buckets='x'"),
+        ({"kind": "length", "metrics": ("a.b",), "buckets": "a.b"}, r"give a tuple of paths"),
+        ({"kind": "length", "metrics": ("a.b",)}, r"Figure\.buckets=\(\): needs 'length'"),
         ({"kind": "bars", "metrics": ("a.b",), "minima": ("dev.loss",)}, r"only for kind"),
         (
             {"kind": "curves", "metrics": ("a.b",), "curve": "a.b", "minima": ("loss",)},
@@ -30,8 +32,8 @@ def test_bad_declarations_are_named(kwargs: dict, message: str) -> None:
 
 
 def test_splits_at_the_last_dot() -> None:
-    figure = Figure("t", "length", ("a.b",), buckets="best_test_tatoeba_test.chrf")
-    assert figure.buckets_split == ("best_test_tatoeba_test", "chrf")
+    figure = Figure("t", "length", ("a.b",), buckets=("best_test_tatoeba_test.chrf", "x.y.z"))
+    assert figure.buckets_splits == (("best_test_tatoeba_test", "chrf"), ("x.y", "z"))
 
 
 def test_load_calls_get_figure_with_the_argument(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_length_table_has_a_row_per_bucket(tmp_path: Path) -> None:
     """Bucket 1-10: 0.9 and 0.7 -> 0.8 ± sqrt(0.02); 11-20: only seed 1 has examples -> 0.3;
     21+: no examples -> '-'."""
     em = "best_eval.exact_match"
-    figure = Figure("By length", "length", (em,), buckets=em)
+    figure = Figure("By length", "length", (em,), buckets=(em,))
     conditions = _two_seeds(tmp_path, buckets=[[0.9, None, None], [0.7, 0.3, None]])
     rows = _rows(table.markdown(figure, conditions, "length.py:smoke", "W"))
     assert rows[2] == ["bucket", "count", "decoder=context"]
@@ -95,3 +95,20 @@ def test_minima_columns_give_each_curve_s_lowest_value(tmp_path: Path) -> None:
     header, row = _rows(table.markdown(figure, _two_seeds(tmp_path, curves=curves), "e", "W"))
     assert header[-2:] == ["best_dev.chrf", "min dev.perplexity"]
     assert row[-2:] == [f"12 ± {math.sqrt(8):.4g}", f"2.5 ± {math.sqrt(0.5):.4g}"]
+
+
+def test_length_table_per_bucket_path(tmp_path: Path) -> None:
+    """Two paths of Figure.buckets, two tables: test 1-10 has 0.2 and 0.4 -> 0.3 ± sqrt(0.02)."""
+    folders = write_sweep(tmp_path, "length.py:smoke", [{"seed": s} for s in (0, 1)])
+    for folder, em in zip(folders, (0.2, 0.4), strict=True):
+        buckets = {"best_eval": bucket_rows([1.0, None, None]), "best_test": bucket_rows([em] * 3)}
+        write_results(folder, {"step": 10, "best_eval": {"exact_match": 1.0}}, buckets=buckets)
+    figure = Figure("By length", "length", ("best_eval.exact_match",),
+                    buckets=("best_eval.exact_match", "best_test.exact_match"))  # fmt: skip
+    conditions = trials.group(trials.load(str(tmp_path))[1])
+    text = table.markdown(figure, conditions, "length.py:smoke", "W")
+    assert "## exact_match of best_eval by source length" in text
+    assert "## exact_match of best_test by source length" in text
+    rows = _rows(text)
+    assert rows[3] == ["1-10", "5", "1 ± 0"]  # best_eval's table first.
+    assert rows[7] == ["1-10", "5", f"0.3 ± {math.sqrt(0.02):.4g}"]
