@@ -65,7 +65,9 @@ class Figure:
             if (self.kind == kind) != bool(value):
                 need = "needs" if self.kind == kind else "is only for kind"
                 raise ValueError(f"Figure.{field}={value!r}: {need} {kind!r} (kind {self.kind!r})")
-            for path in value if isinstance(value, tuple) else (value,) * bool(value):
+            # buckets is a tuple of paths; curve and grid one path, or '' when not set.
+            paths = value if isinstance(value, tuple) else (value,) if value else ()
+            for path in paths:
                 _split(path, field)
         if self.minima and self.kind != "curves":
             raise ValueError(f"Figure.minima={self.minima!r}: is only for kind 'curves'")
