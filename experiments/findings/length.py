@@ -103,7 +103,7 @@ def get_figure(arg: str | None = None) -> Figure:
     variant = shared.variant(arg, VARIANTS)
     if variant == "en_ko":
         return Figure(
-            title="Bahdanau et al. (2015), Fig. 2: chrF by source length, en-ko Tatoeba test",
+            title="Bahdanau et al. (2015), Fig. 2: chrF by source length, en-ko test sets",
             kind="length",
             # Tatoeba's sentences are short (98% at most 10 English words); JHE test's
             # spread to 21+, though out of the training domain.
