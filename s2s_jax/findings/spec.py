@@ -35,8 +35,9 @@ class Figure:
     metrics: the final_eval.json values tabulated (mean ± std over seeds per condition),
         each '<section>.<key>', e.g. 'best_dev.chrf'; 'bars' draws one panel per metric.
     curve: 'curves' only: '<split>.<key>' of the metrics.jsonl lines, e.g. 'dev.chrf'.
-    minima: 'curves' only: more '<split>.<key>' curves, each drawn in a panel of its own and
-        tabulated by its lowest value over training, e.g. 'dev.perplexity'.
+    minima: 'curves' and 'bars': more '<split>.<key>' curves of metrics.jsonl, each
+        tabulated by its lowest value over training, e.g. 'dev.perplexity'; 'curves' also
+        draws each in a panel of its own.
     buckets: 'length' only: one or more '<section>.<key>' of length_buckets.json, each drawn
         in a panel of its own and tabulated by bucket, e.g. ('best_test_tatoeba_test.chrf',).
     grid: 'beam' only: '<section>.<key>' of beam_grid.json (config.eval.beam_grid), e.g.
@@ -69,8 +70,11 @@ class Figure:
             paths = value if isinstance(value, tuple) else (value,) if value else ()
             for path in paths:
                 _split(path, field)
-        if self.minima and self.kind != "curves":
-            raise ValueError(f"Figure.minima={self.minima!r}: is only for kind 'curves'")
+        if self.minima and self.kind not in ("curves", "bars"):
+            raise ValueError(
+                f"Figure.minima={self.minima!r}: is only for kinds 'curves' and 'bars' "
+                f"(kind {self.kind!r})"
+            )
         for path in self.minima:
             _split(path, "minima")
 

@@ -19,7 +19,10 @@ from s2s_jax.findings import Figure, spec
         ({"kind": "length", "metrics": ("a.b",), "buckets": ("x",)}, r"Figure\.buckets='x'"),
         ({"kind": "length", "metrics": ("a.b",), "buckets": "a.b"}, r"give a tuple of paths"),
         ({"kind": "length", "metrics": ("a.b",)}, r"Figure\.buckets=\(\): needs 'length'"),
-        ({"kind": "bars", "metrics": ("a.b",), "minima": ("dev.loss",)}, r"only for kind"),
+        (
+            {"kind": "length", "metrics": ("a.b",), "buckets": ("a.b",), "minima": ("dev.loss",)},
+            r"Figure\.minima=\('dev\.loss',\): is only for kinds 'curves' and 'bars'",
+        ),
         (
             {"kind": "curves", "metrics": ("a.b",), "curve": "a.b", "minima": ("loss",)},
             r"Figure\.minima='loss': expected '<section>",

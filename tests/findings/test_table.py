@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import pytest
 from findings.fake_trials import bucket_rows, grid_rows, write_results, write_sweep
 
 from s2s_jax.findings import Figure, table, trials
@@ -85,12 +86,12 @@ def test_beam_table_has_a_row_per_search(tmp_path: Path) -> None:
     ]
 
 
-def test_minima_columns_give_each_curve_s_lowest_value(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["curves", "bars"])
+def test_minima_columns_give_each_curve_s_lowest_value(tmp_path: Path, kind: str) -> None:
     """Dev perplexity 3, 2, 2.5 (lowest 2) and 4, 3 (lowest 3): 2.5 ± sqrt(0.5). The line
     'best_dev' that follows each curve (perplexity -1) is no point of it."""
-    figure = Figure(
-        "Curves", "curves", ("best_dev.chrf",), curve="dev.perplexity", minima=("dev.perplexity",)
-    )
+    curve = "dev.perplexity" if kind == "curves" else ""
+    figure = Figure("Curves", kind, ("best_dev.chrf",), curve=curve, minima=("dev.perplexity",))
     curves = [[(10, 3.0), (20, 2.0), (30, 2.5)], [(10, 4.0), (20, 3.0)]]
     header, row = _rows(table.markdown(figure, _two_seeds(tmp_path, curves=curves), "e", "W"))
     assert header[-2:] == ["best_dev.chrf", "min dev.perplexity"]
