@@ -40,15 +40,16 @@ def test_learns_reverse(make_config, tmp_path):
 
 @pytest.mark.slow
 def test_attention_learns_long_reversal_where_the_context_vector_does_not(make_config, tmp_path):
-    """Reversing sources of 30-40 symbols: in 1000 steps Luong attention reaches >= 95%
-    held-out exact match (97.0-97.5% here; 92.5% after 600 steps), while the basic model, whose
-    one vector must carry the whole source, stays near 0 (0 here, token accuracy 0.62)."""
+    """Reversing sources of 30-40 symbols: in 1000 steps of 32 examples Luong attention
+    reaches >= 95% held-out exact match (97.5% here; 99.5% with seed 1), while the basic
+    model, whose one vector must carry the whole source, stays near 0 (0 here, token
+    accuracy 0.58). Batches of 32 learn it as well as 64 did, in half the time."""
     scores = {}
     for decoder in ("luong", "basic"):
         config = make_config(
             "reverse", task__min_len=30, task__max_len=40, task__num_symbols=10,
             task__num_eval=200, model__decoder=decoder, model__hidden_size=48,
-            model__embed_size=32, train__batch_size=64, train__num_steps=1000,
+            model__embed_size=32, train__batch_size=32, train__num_steps=1000,
             train__log_every_steps=500, train__eval_every_steps=1000,
             train__checkpoint_every_steps=1000, optim__learning_rate=1e-2,
             optim__warmup_steps=50, eval__batch_size=200,
