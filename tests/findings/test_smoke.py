@@ -1,19 +1,18 @@
-"""End to end (slow): each finding's `:smoke` sweep through `launch.py --sweep`, then its figure
-through scripts/finding_figure.py, as the README's commands run them.
+"""End to end (slow): each finding's `:smoke` sweep through `launch.py --sweep`, as the README's
+command runs it, then its figure and table from the trial folders (`figures.write`, what
+scripts/finding_figure.py runs; tests/findings/test_figures.py runs the script itself).
 
 The smoke variants train generated tasks for a few dozen steps (no corpus needed); the
 trials run two at a time and share the session's compilation cache (tests/conftest.py).
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, run_launch
 
 from experiments.findings import beam, context, length, luong, reversal
+from s2s_jax.findings import figures, spec
 
 FINDINGS = {
     "reversal": reversal, "length": length, "luong": luong, "beam": beam, "context": context,
@@ -35,19 +34,10 @@ def test_smoke_sweep_and_figure(tmp_path: Path, name: str) -> None:
     if name == "beam":
         assert len(list(workdir.glob("*/beam_grid.json"))) == len(trials)
 
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, "scripts/finding_figure.py", f"--workdir={workdir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = figures.write(str(workdir), spec.load(f"{ROOT}/experiments/findings/{name}.py:smoke"))
     assert (workdir / "finding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (workdir / "finding.md").read_text(encoding="utf-8")
-    assert text == proc.stdout
+    assert text == printed
     conditions = len({repr(sorted((k, v) for k, v in t.items() if k != "seed")) for t in trials})
     first_table = text.split("\n\n")[2].splitlines()  # Title, summary line, then the table.
     assert first_table[0].startswith("| condition | n |")
