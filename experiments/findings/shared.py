@@ -85,12 +85,19 @@ def sweep(conditions: list[dict[str, Any]], variant: str) -> sweeps.Sweep:
     )
 
 
-def bars(title: str, variant: str, task: str, minima: tuple[str, ...] = ()) -> Figure:
+def bars(
+    title: str,
+    variant: str,
+    task: str,
+    minima: tuple[str, ...] = (),
+    at_steps: tuple[str, ...] = (),
+) -> Figure:
     """Bars of the best checkpoint's scores per condition: dev and Tatoeba test chrF and
-    BLEU on en_ko, with the lowest value of each en_ko curve of `minima` tabulated beside
-    them; held-out exact match and token accuracy of the smoke `task`."""
+    BLEU on en_ko, with the lowest value of each en_ko curve of `minima`, and the curve
+    values of `at_steps`, tabulated beside them; held-out exact match and token accuracy of
+    the smoke `task`."""
     if variant == "smoke":
         metrics: tuple[str, ...] = (EXACT_MATCH, TOKEN_ACCURACY)
         return Figure(title=f"{title}, {task} (smoke)", kind="bars", metrics=metrics)
     metrics = (EN_KO_DEV_CHRF, EN_KO_TEST_CHRF, "best_dev.bleu", EN_KO_TEST_BLEU)
-    return Figure(title=f"{title}, en-ko Tatoeba", kind="bars", metrics=metrics, minima=minima)
+    return Figure(f"{title}, en-ko Tatoeba", "bars", metrics, minima=minima, at_steps=at_steps)

@@ -23,6 +23,16 @@ def _split(path: str, what: str) -> tuple[str, str]:
     return section, key
 
 
+def _split_at(path: str) -> tuple[str, str, int]:
+    """'<split>.<key>@<step>' as (split, key, step); the step a positive integer."""
+    curve, at, step = path.rpartition("@")
+    if not at or not step.isdigit() or int(step) < 1:
+        raise ValueError(
+            f"Figure.at_steps={path!r}: expected '<split>.<key>@<step>', e.g. 'dev.chrf@1200'"
+        )
+    return (*_split(curve, "at_steps"), int(step))
+
+
 @dataclasses.dataclass(frozen=True)
 class Figure:
     """How a finding is drawn and tabulated from its trial folders.
@@ -38,6 +48,9 @@ class Figure:
     minima: 'curves' and 'bars': more '<split>.<key>' curves of metrics.jsonl, each
         tabulated by its lowest value over training, e.g. 'dev.perplexity'; 'curves' also
         draws each in a panel of its own.
+    at_steps: 'curves' and 'bars': values of metrics.jsonl curves at one step, each
+        '<split>.<key>@<step>', e.g. 'train.loss@800': tabulated to compare conditions at
+        equal steps (trials that trained at different speeds in one time budget).
     buckets: 'length' only: one or more '<section>.<key>' of length_buckets.json, each drawn
         in a panel of its own and tabulated by bucket, e.g. ('best_test_tatoeba_test.chrf',).
     grid: 'beam' only: '<section>.<key>' of beam_grid.json (config.eval.beam_grid), e.g.
@@ -51,6 +64,7 @@ class Figure:
     buckets: tuple[str, ...] = ()
     grid: str = ""
     minima: tuple[str, ...] = ()
+    at_steps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,13 +84,17 @@ class Figure:
             paths = value if isinstance(value, tuple) else (value,) if value else ()
             for path in paths:
                 _split(path, field)
-        if self.minima and self.kind not in ("curves", "bars"):
-            raise ValueError(
-                f"Figure.minima={self.minima!r}: is only for kinds 'curves' and 'bars' "
-                f"(kind {self.kind!r})"
-            )
+        for field in ("minima", "at_steps"):
+            value = getattr(self, field)
+            if value and self.kind not in ("curves", "bars"):
+                raise ValueError(
+                    f"Figure.{field}={value!r}: is only for kinds 'curves' and 'bars' "
+                    f"(kind {self.kind!r})"
+                )
         for path in self.minima:
             _split(path, "minima")
+        for path in self.at_steps:
+            _split_at(path)
 
     @property
     def curve_split(self) -> tuple[str, str]:
@@ -92,6 +110,11 @@ class Figure:
     def minima_splits(self) -> tuple[tuple[str, str], ...]:
         """(('dev', 'perplexity'),) for minima ('dev.perplexity',)."""
         return tuple(_split(path, "minima") for path in self.minima)
+
+    @property
+    def at_steps_splits(self) -> tuple[tuple[str, str, int], ...]:
+        """(('train', 'loss', 800),) for at_steps ('train.loss@800',)."""
+        return tuple(_split_at(path) for path in self.at_steps)
 
     @property
     def grid_split(self) -> tuple[str, str]:

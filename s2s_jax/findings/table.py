@@ -1,7 +1,9 @@
 """A finding's numbers: per condition, mean ± std over seeds, as Markdown (W/finding.md).
 
 The first table has one row per condition: the number of seeds, the steps trained, each
-of Figure.metrics, and the lowest value of each curve of Figure.minima. A 'length' finding
+of Figure.metrics, the lowest value of each curve of Figure.minima, and each curve's value
+at the steps of Figure.at_steps (over the seeds that logged that step; '(n=k)' when not
+all did). A 'length' finding
 adds a table per bucket score of Figure.buckets: one row per source-length bucket, one
 column per condition; a 'beam' finding likewise, one row per beam size and length penalty of
 eval.beam_grid. Numbers have 4 significant digits; the std is the sample std (n-1), left
@@ -50,6 +52,15 @@ def minimum_stats(conditions: Sequence[trials.Condition], split: str, key: str) 
         Stat.of([min(v for _, v in trials.curve(t, split, key)) for t in c.trials])
         for c in conditions
     ]
+
+
+def value_at_stats(
+    conditions: Sequence[trials.Condition], split: str, key: str, step: int
+) -> list[Stat]:
+    """The `key` curve of metrics.jsonl's `split` lines at `step`, over each condition's
+    seeds that logged it."""
+    runs = [[dict(trials.curve(t, split, key)) for t in c.trials] for c in conditions]
+    return [Stat.of([run[step] for run in c_runs if step in run]) for c_runs in runs]
 
 
 def _bucket(row: dict[str, Any]) -> tuple[str, str]:
@@ -112,6 +123,11 @@ def row_stats(
     return Rows(list(labels), list(labels.values()), counts, stats)
 
 
+def _fewer(stat: Stat, seeds: int) -> str:
+    """' (n=k)' for a Stat over fewer values than the condition's seeds (and some)."""
+    return f" (n={stat.n})" if 0 < stat.n < seeds else ""
+
+
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -152,16 +168,17 @@ def markdown(
         f"{experiment}: {n_trials} trials in {workdir}, {len(conditions)} conditions. "
         "Mean ± std over seeds (sample std, n-1); n = seeds; steps = steps trained.",
         "",
-        _row(["condition", "n", "steps", *figure.metrics, *(f"min {p}" for p in figure.minima)]),
-        "|" + "---|" * (3 + len(figure.metrics) + len(figure.minima)),
-    ]
+        _row(["condition", "n", "steps", *figure.metrics, *(f"min {p}" for p in figure.minima),
+              *(f"{s}.{k} at step {step}" for s, k, step in figure.at_steps_splits)]),
+        "|" + "---|" * (3 + len(figure.metrics) + len(figure.minima) + len(figure.at_steps)),
+    ]  # fmt: skip
     columns = [metric_stats(conditions, path) for path in figure.metrics]
     columns += [minimum_stats(conditions, *split) for split in figure.minima_splits]
+    columns += [value_at_stats(conditions, *split) for split in figure.at_steps_splits]
     steps = [Stat.of([float(t.final_eval["step"]) for t in c.trials]) for c in conditions]
     for i, c in enumerate(conditions):
-        lines.append(
-            _row([c.label, str(len(c.trials)), cell(steps[i]), *(cell(col[i]) for col in columns)])
-        )
+        cells = [cell(col[i]) + _fewer(col[i], len(c.trials)) for col in columns]
+        lines.append(_row([c.label, str(len(c.trials)), cell(steps[i]), *cells]))
     for split in figure.buckets_splits:
         lines += _rows_table(conditions, trials.LENGTH_BUCKETS, *split)
     if figure.kind == "beam":

@@ -27,6 +27,22 @@ from s2s_jax.findings import Figure, spec
             {"kind": "curves", "metrics": ("a.b",), "curve": "a.b", "minima": ("loss",)},
             r"Figure\.minima='loss': expected '<section>",
         ),
+        (
+            {"kind": "beam", "metrics": ("a.b",), "grid": "a.b", "at_steps": ("dev.chrf@400",)},
+            r"Figure\.at_steps=\('dev\.chrf@400',\): is only for kinds 'curves' and 'bars'",
+        ),
+        (
+            {"kind": "bars", "metrics": ("a.b",), "at_steps": ("dev.chrf",)},
+            r"Figure\.at_steps='dev\.chrf': expected '<split>\.<key>@<step>'",
+        ),
+        (
+            {"kind": "bars", "metrics": ("a.b",), "at_steps": ("dev.chrf@0",)},
+            r"Figure\.at_steps='dev\.chrf@0': expected '<split>\.<key>@<step>'",
+        ),
+        (
+            {"kind": "bars", "metrics": ("a.b",), "at_steps": ("chrf@400",)},
+            r"Figure\.at_steps='chrf': expected '<section>\.<key>'",
+        ),
     ],
 )
 def test_bad_declarations_are_named(kwargs: dict, message: str) -> None:
@@ -37,6 +53,8 @@ def test_bad_declarations_are_named(kwargs: dict, message: str) -> None:
 def test_splits_at_the_last_dot() -> None:
     figure = Figure("t", "length", ("a.b",), buckets=("best_test_tatoeba_test.chrf", "x.y.z"))
     assert figure.buckets_splits == (("best_test_tatoeba_test", "chrf"), ("x.y", "z"))
+    figure = Figure("t", "bars", ("a.b",), at_steps=("train.loss@800", "x.y.z@12"))
+    assert figure.at_steps_splits == (("train", "loss", 800), ("x.y", "z", 12))
 
 
 def test_load_calls_get_figure_with_the_argument(tmp_path: Path) -> None:

@@ -98,6 +98,21 @@ def test_minima_columns_give_each_curve_s_lowest_value(tmp_path: Path, kind: str
     assert row[-2:] == [f"12 ± {math.sqrt(8):.4g}", f"2.5 ± {math.sqrt(0.5):.4g}"]
 
 
+@pytest.mark.parametrize("kind", ["curves", "bars"])
+def test_at_steps_columns_compare_conditions_at_equal_steps(tmp_path: Path, kind: str) -> None:
+    """Dev perplexity at step 20: 2 and 3 -> 2.5 ± sqrt(0.5); at step 30 only seed 0 logged
+    it (2.5), which the cell says; the train loss (1 at every step) at step 10: 1 ± 0."""
+    curve = "dev.perplexity" if kind == "curves" else ""
+    at_steps = ("dev.perplexity@20", "dev.perplexity@30", "train.loss@10")
+    figure = Figure("Curves", kind, ("best_dev.chrf",), curve=curve, at_steps=at_steps)
+    curves = [[(10, 3.0), (20, 2.0), (30, 2.5)], [(10, 4.0), (20, 3.0)]]
+    header, row = _rows(table.markdown(figure, _two_seeds(tmp_path, curves=curves), "e", "W"))
+    assert header[-3:] == [
+        "dev.perplexity at step 20", "dev.perplexity at step 30", "train.loss at step 10",
+    ]  # fmt: skip
+    assert row[-3:] == [f"2.5 ± {math.sqrt(0.5):.4g}", "2.5 (n=1)", "1 ± 0"]
+
+
 def test_length_table_per_bucket_path(tmp_path: Path) -> None:
     """Two paths of Figure.buckets, two tables: test 1-10 has 0.2 and 0.4 -> 0.3 ± sqrt(0.02)."""
     folders = write_sweep(tmp_path, "length.py:smoke", [{"seed": s} for s in (0, 1)])
