@@ -151,12 +151,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _config_for(mode: str, workdir: str):
     """--config when given, or when training or benchmarking; otherwise (eval, decode,
-    translate) the config saved in the workdir, a clear error if it is missing or malformed."""
-    from s2s_jax.config_checks import saved_config
+    translate) the config saved in the workdir, with the --config.* flags set in it; a clear
+    error if it is missing or malformed, or lacks a flag's field."""
+    from s2s_jax.config_checks import saved_config, with_overrides
 
     if mode in ("train", "benchmark") or flags.FLAGS["config"].present:
         return _CONFIG.value
-    return saved_config(workdir)
+    overrides = config_flags.get_override_values(flags.FLAGS["config"])
+    return with_overrides(saved_config(workdir), overrides)
 
 
 def _sweep(workdir: str) -> None:

@@ -322,6 +322,30 @@ def check_backend(
         )
 
 
+def with_overrides(
+    config: ml_collections.ConfigDict, overrides: dict[str, Any]
+) -> ml_collections.ConfigDict:
+    """`config` (one saved in a workdir) with `overrides` set ({'eval.beam_size': 4}, the
+    --config.* flags); a field it does not have, or a value of another type, is a
+    ConfigError naming the flag."""
+    for dotted, value in overrides.items():
+        node, parts = config, dotted.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+                break
+            node = node[part]
+        if not isinstance(node, ml_collections.ConfigDict) or parts[-1] not in node:
+            raise ConfigError(f"--config.{dotted}: the saved config has no such field")
+        if isinstance(value, tuple) and isinstance(node[parts[-1]], list):
+            value = list(value)  # A tuple saved as a JSON array.
+        try:
+            node[parts[-1]] = value
+        except TypeError as e:
+            raise ConfigError(f"--config.{dotted}={value!r}: {' '.join(str(e).split())}") from e
+        logging.info("Saved config: %s set to %r (--config.%s)", dotted, value, dotted)
+    return config
+
+
 def saved_config(workdir: str) -> ml_collections.ConfigDict:
     """The config a training run saved in workdir/config.json.
 

@@ -1,14 +1,15 @@
 """Tests for s2s_jax.config_checks.validate: good configs pass, bad fields are named; and
-saved_config, the config a workdir holds."""
+saved_config, the config a workdir holds, with --config.* flags set in it (with_overrides)."""
 
 import os
+import re
 
 import ml_collections
 import pytest
 
 from experiments import benchmark, en_ko, generated
 from s2s_jax.benchmark.grid import grid_points, point_config
-from s2s_jax.config_checks import check_backend, saved_config, validate
+from s2s_jax.config_checks import check_backend, saved_config, validate, with_overrides
 from s2s_jax.errors import ConfigError, UserError
 
 NUM_DEVICES = 8  # conftest.py fakes eight CPU devices.
@@ -313,3 +314,26 @@ def test_saved_config_errors_name_the_file(tmp_path, contents, message):
     missing = os.path.join(tmp_path, "nope")
     with pytest.raises(ConfigError, match=f"workdir {missing} does not exist"):
         saved_config(missing)
+
+
+def test_overrides_are_set_in_a_saved_config():
+    """--config.* values land in the saved config: an int in a float field becomes a float,
+    a tuple in a field saved as a JSON array a list, and a field saved as None takes any
+    value; a field the config lacks, or a value of another type, is named with its flag."""
+    saved = ml_collections.ConfigDict(
+        {"eval": {"length_penalty": 0.6, "length_buckets": [], "seed": None, "decode": "greedy"}}
+    )
+    overrides = {"eval.length_penalty": 1, "eval.length_buckets": (10, 20), "eval.seed": 3}
+    config = with_overrides(saved, overrides)
+    assert config.eval.to_dict() == {
+        "length_penalty": 1.0, "length_buckets": [10, 20], "seed": 3, "decode": "greedy",
+    }  # fmt: skip
+    assert isinstance(config.eval.length_penalty, float)
+    for bad, message in [
+        ({"eval.beam_size": 4}, "--config.eval.beam_size: the saved config has no such field"),
+        ({"model.hidden_size": 4}, "--config.model.hidden_size: the saved config has no such"),
+        ({"eval.decode.x": 1}, "--config.eval.decode.x: the saved config has no such field"),
+        ({"eval.decode": 3}, "--config.eval.decode=3: Could not override field 'decode'"),
+    ]:
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+            with_overrides(saved, bad)

@@ -70,6 +70,13 @@ def test_train_eval_decode_end_to_end(trained):
     # The same from stdin, one sentence per line.
     proc = run_launch(f"--workdir={workdir}", "--mode=translate", stdin=b"abc\n\nba\n")
     assert proc.stdout.splitlines() == [lines[0].split("\t")[1], "", lines[1].split("\t")[1]]
+    # --config.* flags without --config are set in the saved config: the 2 best of a beam of 2.
+    search = ["--config.eval.decode=beam", "--config.eval.beam_size=2", "--config.eval.n_best=2"]
+    run_launch(f"--workdir={workdir}", "--mode=decode", "--text=abc", *search)
+    with open(workdir / f"decode_step{best_step}.tsv", encoding="utf-8") as f:
+        ranked = [line.rstrip("\n").split("\t") for line in f]
+    assert [(src, rank) for src, rank, _, _ in ranked] == [("abc", "1"), ("abc", "2")]
+    assert float(ranked[0][2]) >= float(ranked[1][2])
     # Input that is not UTF-8 is refused with the line it is on.
     proc = run_launch(
         f"--workdir={workdir}", "--mode=translate", stdin=b"abc\nb\xffa\n", check=False
