@@ -22,9 +22,23 @@ from ml_collections import config_flags
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _DEFAULT_CONFIG = os.path.join(_HERE, "experiments", "generated.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", _DEFAULT_CONFIG, "Experiment config file, optionally with ':arg'.", lock_config=True
-)
+
+def _unknown_field(e: AttributeError | KeyError) -> str:
+    """One line for a --config.* flag that names no field (config_dict wraps the KeyError)."""
+    while e.args and isinstance(e.args[0], BaseException):
+        e = e.args[0]
+    message = " ".join(str(e.args[0] if e.args else e).split())
+    return f"error: a --config.* flag names no config field: {message}"
+
+
+try:  # config_flags reads the --config.* flags here already when --config is not given.
+    _CONFIG = config_flags.DEFINE_config_file(
+        "config", _DEFAULT_CONFIG, "Experiment config file, optionally with ':arg'.",
+        lock_config=True,
+    )  # fmt: skip
+except (AttributeError, KeyError) as e:
+    sys.exit(f"{_unknown_field(e)} (with no --config, --config.* flags are read against the "
+             f"default config file {_DEFAULT_CONFIG}; pass --config=FILE)")  # fmt: skip
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, metrics and logs go. Default: workdirs/<config>_<arg>."
 )
@@ -139,12 +153,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
             message = f"{lines[0]} {lines[-1]}"
         sys.stderr.write(f"FATAL Flags parsing error: {message}\n")
         sys.exit("Pass --helpshort or --helpfull to see help on flags.")
-    except (AttributeError, KeyError) as e:  # config_dict: KeyError wrapped in AttributeError.
-        while e.args and isinstance(e.args[0], BaseException):
-            e = e.args[0]
-        message = e.args[0] if e.args else str(e)
-        message = " ".join(str(message).split())
-        sys.exit(f"error: a --config.* flag names no config field: {message}")
+    except (AttributeError, KeyError) as e:
+        sys.exit(_unknown_field(e))
     except OSError as e:  # An override of a config file that did not load.
         sys.exit(_config_load_error(e))
 

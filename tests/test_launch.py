@@ -98,6 +98,7 @@ def _assert_clear_error(proc, expected):
     ("args", "expected"),
     [
         ([CONFIG, "--config.model.hiden_size=3"], 'Did you mean "hidden_size"'),
+        (["--config.model.hiden_size=3"], "read against the default config file"),
         ([CONFIG, "--mode=fly"], "--mode=fly: value should be one of"),
         (["--config=experiments/generated.py:nope"], "unknown task 'nope'"),
         (["--config=experiments/nope.py"], "No such file or directory: 'experiments/nope.py'"),
@@ -116,6 +117,7 @@ def _assert_clear_error(proc, expected):
     ],
     ids=[
         "unknown-field",
+        "unknown-field-without-config",
         "unknown-mode",
         "unknown-task",
         "missing-config-file",
