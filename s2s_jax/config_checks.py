@@ -328,18 +328,21 @@ def with_overrides(
     """`config` (one saved in a workdir) with `overrides` set ({'eval.beam_size': 4}, the
     --config.* flags); a field it does not have, or a value of another type, is a
     ConfigError naming the flag."""
+
+    def has(section: Any, key: str) -> bool:
+        return isinstance(section, ml_collections.ConfigDict) and key in section
+
     for dotted, value in overrides.items():
-        node, parts = config, dotted.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                break
-            node = node[part]
-        if not isinstance(node, ml_collections.ConfigDict) or parts[-1] not in node:
+        *path, key = dotted.split(".")
+        section = config
+        for part in path:
+            section = section[part] if has(section, part) else None
+        if not has(section, key):
             raise ConfigError(f"--config.{dotted}: the saved config has no such field")
-        if isinstance(value, tuple) and isinstance(node[parts[-1]], list):
+        if isinstance(value, tuple) and isinstance(section[key], list):
             value = list(value)  # A tuple saved as a JSON array.
         try:
-            node[parts[-1]] = value
+            section[key] = value
         except TypeError as e:
             raise ConfigError(f"--config.{dotted}={value!r}: {' '.join(str(e).split())}") from e
         logging.info("Saved config: %s set to %r (--config.%s)", dotted, value, dotted)

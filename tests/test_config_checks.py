@@ -333,6 +333,7 @@ def test_overrides_are_set_in_a_saved_config():
         ({"eval.beam_size": 4}, "--config.eval.beam_size: the saved config has no such field"),
         ({"model.hidden_size": 4}, "--config.model.hidden_size: the saved config has no such"),
         ({"eval.decode.x": 1}, "--config.eval.decode.x: the saved config has no such field"),
+        ({"eval.x.decode": 1}, "--config.eval.x.decode: the saved config has no such field"),
         ({"eval.decode": 3}, "--config.eval.decode=3: Could not override field 'decode'"),
     ]:
         with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):

@@ -3,11 +3,10 @@
 The first table has one row per condition: the number of seeds, the steps trained, each
 of Figure.metrics, the lowest value of each curve of Figure.minima, and each curve's value
 at the steps of Figure.at_steps (over the seeds that logged that step; '(n=k)' when not
-all did). A 'length' finding
-adds a table per bucket score of Figure.buckets: one row per source-length bucket, one
-column per condition; a 'beam' finding likewise, one row per beam size and length penalty of
-eval.beam_grid. Numbers have 4 significant digits; the std is the sample std (n-1), left
-out when a condition has one seed.
+all did). A 'length' finding adds a table per bucket score of Figure.buckets: one row per
+source-length bucket, one column per condition; a 'beam' finding likewise, one row per beam
+size and length penalty of eval.beam_grid. Numbers have 4 significant digits; the std is
+the sample std (n-1), left out when a condition has one seed.
 """
 
 import dataclasses
