@@ -44,13 +44,25 @@ def metric_stats(conditions: Sequence[trials.Condition], path: str) -> list[Stat
     return [Stat.of([trials.metric(t, path) for t in c.trials]) for c in conditions]
 
 
+def _curve_stats(
+    conditions: Sequence[trials.Condition],
+    split: str,
+    key: str,
+    value_of: Callable[[dict[int, float]], float | None],
+) -> list[Stat]:
+    """`value_of` each seed's `key` curve of metrics.jsonl's `split` lines ({step: value}),
+    over each condition's seeds; a seed it gives None for is left out."""
+    stats = []
+    for c in conditions:
+        values = (value_of(dict(trials.curve(t, split, key))) for t in c.trials)
+        stats.append(Stat.of([v for v in values if v is not None]))
+    return stats
+
+
 def minimum_stats(conditions: Sequence[trials.Condition], split: str, key: str) -> list[Stat]:
     """The lowest value of the `key` curve of metrics.jsonl's `split` lines, over each
     condition's seeds."""
-    return [
-        Stat.of([min(v for _, v in trials.curve(t, split, key)) for t in c.trials])
-        for c in conditions
-    ]
+    return _curve_stats(conditions, split, key, lambda curve: min(curve.values()))
 
 
 def value_at_stats(
@@ -58,8 +70,7 @@ def value_at_stats(
 ) -> list[Stat]:
     """The `key` curve of metrics.jsonl's `split` lines at `step`, over each condition's
     seeds that logged it."""
-    runs = [[dict(trials.curve(t, split, key)) for t in c.trials] for c in conditions]
-    return [Stat.of([run[step] for run in c_runs if step in run]) for c_runs in runs]
+    return _curve_stats(conditions, split, key, lambda curve: curve.get(step))
 
 
 def _bucket(row: dict[str, Any]) -> tuple[str, str]:
