@@ -11,7 +11,10 @@ Per point (`summarize`): each program's median over runs of train target tokens/
 decoding tokens/s; the ratio of the medians, median(ours) / median(twin); and its spread, the
 min and max of the per-run ratios ours_r / twin_r (a run measures both programs back to back
 at that point, so each per-run ratio sees one machine state); and s2s_jax's median compile
-time and utilization.
+time and utilization. The twin's utilization comes from the same run: both programs do the same
+matmuls per target token, so it is ours_r · twin_train_r / ours_train_r against the peak that
+s2s_jax's process measured. Its inverse is the train ratio that s2s_jax would reach with every
+FLOP at that peak: the most any speed-up of s2s_jax alone can show at the point.
 
 Outputs (`write_report`): compare.md (one row per point), compare.json (the same numbers) and
 compare_heatmap.png (`heatmap_figure`): the train ratio (left) and the greedy ratio (right)
@@ -98,7 +101,8 @@ def group(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict
 
 def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per point: {"point", "runs", "train" and "greedy": {"s2s_jax", "torch",
-    "ratio", "ratio_min", "ratio_max"}, "s2s_jax_compile_s", "s2s_jax_utilization"}."""
+    "ratio", "ratio_min", "ratio_max"}, "s2s_jax_compile_s", "s2s_jax_utilization",
+    "torch_utilization", "train_ratio_at_peak"} (medians over the runs; see the module doc)."""
     entries = []
     for point, rs in group(records):
         entry: dict[str, Any] = {"point": point, "runs": len(rs)}
@@ -111,6 +115,10 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                            "ratio_min": min(per_run), "ratio_max": max(per_run)}  # fmt: skip
         entry["s2s_jax_compile_s"] = statistics.median(r["s2s_jax"]["compile_s"] for r in rs)
         entry["s2s_jax_utilization"] = statistics.median(r["s2s_jax"]["utilization"] for r in rs)
+        entry["torch_utilization"] = statistics.median(
+            r["s2s_jax"]["utilization"] * r["torch"]["train"] / r["s2s_jax"]["train"] for r in rs
+        )
+        entry["train_ratio_at_peak"] = 1 / entry["torch_utilization"]
         entries.append(entry)
     return entries
 
@@ -122,7 +130,8 @@ def headline(entry: dict[str, Any], variant: str) -> dict[str, Any]:
     for kind in KINDS:
         out[kind] = {k: entry[kind][k] for k in ("s2s_jax", "torch", "ratio")}
     out["s2s_jax_compile_s"] = entry["s2s_jax_compile_s"]
-    out["s2s_jax_utilization"] = entry["s2s_jax_utilization"]
+    for key in ("s2s_jax_utilization", "torch_utilization", "train_ratio_at_peak"):
+        out[key] = entry[key]
     return out
 
 
@@ -133,13 +142,14 @@ def varying_axes(points: list[dict[str, Any]]) -> list[str]:
 
 
 def markdown_table(entries: list[dict[str, Any]]) -> str:
-    """One row per point: the medians, the ratios with their per-run spread, utilization.
-    Axes other than batch, lengths and decoder get a column where they vary."""
+    """One row per point: the medians, the ratios with their per-run spread, both programs'
+    utilization and the train ratio at the peak. Axes other than batch, lengths and decoder get
+    a column where they vary."""
     extra = [a for a in varying_axes([e["point"] for e in entries]) if a != "decoder"]
     head = ["batch", "src", "tgt", "decoder", *extra, "runs"]
     for kind in KINDS:
         head += [f"s2s_jax {kind} tok/s", f"twin {kind} tok/s", f"{kind} ratio (min-max)"]
-    head.append("s2s_jax util")
+    head += ["s2s_jax util", "twin util", "train ratio at peak"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
         p = e["point"]
@@ -149,7 +159,8 @@ def markdown_table(entries: list[dict[str, Any]]) -> str:
             k = e[kind]
             cells += [f"{k['s2s_jax']:.0f}", f"{k['torch']:.0f}",
                       f"{k['ratio']:.2f}x ({k['ratio_min']:.2f}-{k['ratio_max']:.2f})"]  # fmt: skip
-        cells.append(f"{100 * e['s2s_jax_utilization']:.0f}%")
+        cells += [f"{100 * e['s2s_jax_utilization']:.0f}%", f"{100 * e['torch_utilization']:.0f}%",
+                  f"{e['train_ratio_at_peak']:.2f}x"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -55,12 +55,21 @@ def _records(runs: dict = _RUNS, **axes) -> list[dict]:
     return records
 
 
+# The twin's utilization by hand, per run ours_util · twin_train / ours_train with the utils
+# 0.4, 0.6, 0.5 of _records, and its median: e.g. (32, 32) 0.4·100/130, 0.6·100/120, 0.5·100/140.
+_TWIN_UTILIZATION = {(16, 16): 0.4, (16, 32): 0.5 * 100 / 90, (32, 16): 0.6,
+                     (32, 32): 0.5 * 100 / 140}  # fmt: skip
+
+
 def test_summarize_gives_hand_computed_medians_ratios_and_spreads():
     entries = compare.summarize(_records())
     assert [(e["point"]["batch_size"], e["point"]["src_len"]) for e in entries] == list(_RUNS)
     for e in entries:
         assert e["runs"] == 3
         assert e["s2s_jax_compile_s"] == 2.0 and e["s2s_jax_utilization"] == 0.5
+        twin = _TWIN_UTILIZATION[(e["point"]["batch_size"], e["point"]["src_len"])]
+        assert e["torch_utilization"] == pytest.approx(twin)
+        assert e["train_ratio_at_peak"] == pytest.approx(1 / twin)
         for kind in compare.KINDS:
             keys = ("s2s_jax", "torch", "ratio", "ratio_min", "ratio_max")
             values = tuple(e[kind][k] for k in keys)
@@ -87,7 +96,7 @@ def test_markdown_table_has_one_row_per_point_with_the_ratios_and_spreads():
     assert head[:5] == ["batch", "src", "tgt", "decoder", "runs"]  # Nothing else varies.
     row = [c.strip() for c in lines[2].strip("|").split("|")]
     assert row == ["16", "16", "16", "basic", "3", "110", "100", "1.10x (1.00-1.50)",
-                   "200", "100", "2.00x (0.50-2.00)", "50%"]  # fmt: skip
+                   "200", "100", "2.00x (0.50-2.00)", "50%", "40%", "2.50x"]  # fmt: skip
     assert all(len(line.split("|")) == len(lines[0].split("|")) for line in lines)
     # An axis that varies gets its column.
     varied = _records() + _records(hidden_size=256)
@@ -164,6 +173,7 @@ def test_headline_is_the_single_point_summary():
         "train": {"s2s_jax": 130, "torch": 100, "ratio": 1.3},
         "greedy": {"s2s_jax": 100, "torch": 50, "ratio": 2.0},
         "s2s_jax_compile_s": 2.0, "s2s_jax_utilization": 0.5,
+        "torch_utilization": 0.5 * 100 / 140, "train_ratio_at_peak": 1 / (0.5 * 100 / 140),
     }  # fmt: skip
 
 
