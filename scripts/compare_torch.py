@@ -96,10 +96,12 @@ def _points() -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _ours(point: dict[str, Any], axes: list[str], workdir: str) -> dict[str, Any]:
-    """One benchmark run of one point (every grid axis pinned to it): its benchmark.jsonl row."""
+    """One benchmark run of one point (every grid axis pinned to it): its benchmark.jsonl row.
+    Beam search is not timed: the twin has none, and at `base` it was 30 of the run's 77 s."""
     _call([sys.executable, os.path.join(ROOT, "launch.py"), "--mode=benchmark",
            f"--config={os.path.join(ROOT, 'experiments', 'benchmark.py')}:{_VARIANT.value}",
-           *compare.pin_args(point, axes), f"--workdir={workdir}"],
+           *compare.pin_args(point, axes), "--config.benchmark.beam_size=0",
+           f"--workdir={workdir}"],
           f"launch.py --mode=benchmark at {point}")  # fmt: skip
     with open(os.path.join(workdir, "benchmark.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
