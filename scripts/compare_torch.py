@@ -4,14 +4,15 @@
     python scripts/compare_torch.py --variant=grid --runs=3 --out=workdirs/compare_grid
 
 Any variant of experiments/benchmark.py: each run measures, point after point, s2s_jax
-(`launch.py --mode=benchmark` with every grid axis pinned to that point) and then the twin on
-the same point, so both see the same machine state. Each (run, point) prints one JSON line
-and is appended to OUT/compare_runs.jsonl; a rerun with the same --out skips the pairs it
-holds (resume), and --report_only redraws the outputs from it alone. At the end:
-OUT/compare.md (one row per point: medians, the ratio of the medians with the min-max of the
-per-run ratios, utilization), OUT/compare.json and OUT/compare_heatmap.png (the train and
-greedy ratios over batch x length; one row of panels per combination of any other axis that
-varies) (s2s_jax/benchmark/compare.py). A single-point variant also prints its summary JSON.
+(`launch.py --mode=benchmark` with every grid axis pinned to that point, beam search not timed)
+and then the twin on the same point, so both see the same machine state. Each (run, point)
+prints one JSON line and is appended to OUT/compare_runs.jsonl; a rerun with the same --out
+skips the pairs it holds (resume), and --report_only redraws the outputs from it alone. At the
+end: OUT/compare.md (one row per point: medians, the ratio of the medians with the min-max of
+the per-run ratios, both programs' utilization, the train ratio at peak), OUT/compare.json and
+OUT/compare_heatmap.png (the train and greedy ratios over batch x length; one row of panels per
+combination of any other axis that varies) (s2s_jax/benchmark/compare.py). A single-point
+variant also prints its summary JSON.
 The twin needs its own virtualenv (see its README): --twin and --twin_python say where they
 are, and the script exits with a message saying so when either is missing. The twin is an
 LSTM in float32 with the basic, luong or bahdanau decoder; other points are refused.

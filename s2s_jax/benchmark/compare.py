@@ -129,10 +129,8 @@ def headline(entry: dict[str, Any], variant: str) -> dict[str, Any]:
                            "runs": entry["runs"]}  # fmt: skip
     for kind in KINDS:
         out[kind] = {k: entry[kind][k] for k in ("s2s_jax", "torch", "ratio")}
-    out["s2s_jax_compile_s"] = entry["s2s_jax_compile_s"]
-    for key in ("s2s_jax_utilization", "torch_utilization", "train_ratio_at_peak"):
-        out[key] = entry[key]
-    return out
+    keys = ("s2s_jax_compile_s", "s2s_jax_utilization", "torch_utilization", "train_ratio_at_peak")
+    return out | {key: entry[key] for key in keys}
 
 
 def varying_axes(points: list[dict[str, Any]]) -> list[str]:
