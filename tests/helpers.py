@@ -55,7 +55,8 @@ def run_launch(
 ) -> subprocess.CompletedProcess:
     """launch.py from the repo root on one CPU device; stdout and stderr come back as text.
 
-    `xla_flags=""` compiles with XLA's optimizations, for runs long enough to need them."""
+    `xla_flags=fast_compile.TRAINING_XLA_FLAGS` compiles to run fast, for runs long enough to
+    need it."""
     env = {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "launch.py", *args],
