@@ -31,6 +31,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from s2s_jax.model.linear import weight_gradient
+
 # name: (kernel, bias_O): kernel_IxO shared by the batch, or kernel_BxIxO one per example.
 SiteWeights = dict[str, tuple[jax.Array, jax.Array | None]]
 Step = Callable[..., tuple[Any, Any]]
@@ -163,10 +165,7 @@ def _fused_bwd(step, unroll, residuals, cotangents):
             dweights[name] = (dkernel, None)
             continue
         dy_NxO = dys[name].reshape(-1, kernel.shape[1])
-        # x transposed into a plain [I, N] array first, the small side, as linear.py does:
-        # the barrier keeps XLA from folding the transpose back into a slower dot.
-        xT_IxN = jax.lax.optimization_barrier(inputs[name].reshape(-1, kernel.shape[0]).T)
-        dkernel = jax.lax.dot(xT_IxN, dy_NxO, preferred_element_type=kernel.dtype)
+        dkernel = weight_gradient(inputs[name], dy_NxO, kernel.dtype)
         dbias = None if bias is None else dy_NxO.sum(0).astype(bias.dtype)
         dweights[name] = (dkernel, dbias)
     return dweights, dconsts, None, dstate0, dxs

@@ -8,7 +8,11 @@ rate. Here the backward pass transposes the small side, x, into a row-major
 [D, N] array, so that dW is a plain [D, N] × [N, F] matmul; dx = g·Wᵀ as
 before. The values are those of plain differentiation (tests/test_linear.py).
 
-Used by the output layer and by the 'fused' backend's input projection.
+Used by the output layer and by the 'fused' backend's input projection. The
+'fused' backends' recurrent and per-step kernels take their gradients the same
+way after their loops (`weight_gradient`): for the [512, 512]·[512, 2048]
+recurrent kernel gradient alone, 7.8 ms against 11.1 ms as a dot contracting the
+leading axes (2 CPU cores).
 """
 
 from typing import Any
@@ -30,13 +34,17 @@ def _linear_fwd(x_xD, kernel_DxF, bias_F):
 
 def _linear_bwd(residuals, g_xF):
     x_xD, kernel_DxF = residuals
-    D, F = kernel_DxF.shape
-    g_NxF = g_xF.reshape(-1, F)
-    # The barrier keeps XLA from folding the transpose back into the dot.
-    xT_DxN = jax.lax.optimization_barrier(x_xD.reshape(-1, D).T)
-    dkernel_DxF = xT_DxN @ g_NxF
     dx_xD = g_xF @ kernel_DxF.T
-    return dx_xD, dkernel_DxF, g_NxF.sum(0)
+    dbias_F = g_xF.reshape(-1, kernel_DxF.shape[1]).sum(0)
+    return dx_xD, weight_gradient(x_xD, g_xF, kernel_DxF.dtype), dbias_F
+
+
+def weight_gradient(x_xD: jax.Array, g_xF: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """xᵀ·g summed over all leading axes, [D, F] in `dtype`: the gradient of W in x·W, as a
+    plain [D, N]·[N, F] matmul (the module doc). Also the 'fused' backends' weight gradients."""
+    # The barrier keeps XLA from folding the transpose back into the dot.
+    xT_DxN = jax.lax.optimization_barrier(x_xD.reshape(-1, x_xD.shape[-1]).T)
+    return jax.lax.dot(xT_DxN, g_xF.reshape(-1, g_xF.shape[-1]), preferred_element_type=dtype)
 
 
 linear.defvjp(_linear_fwd, _linear_bwd)

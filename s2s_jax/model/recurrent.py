@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from s2s_jax.model.cudnn_lstm import cudnn_lstm_layer
-from s2s_jax.model.linear import dense_params, linear
+from s2s_jax.model.linear import dense_params, linear, weight_gradient
 
 Carry = tuple[jax.Array, ...]  # Each of shape [B, H]; the last one is h.
 Weights = tuple[jax.Array, jax.Array | None]  # Recurrent kernel_HxG, and bias_G (GRU only).
@@ -147,7 +147,7 @@ def _fused_bwd(cell, unroll, remat, residuals, cotangents):
         unroll=unroll,
     )
     kernel, bias = weights
-    dkernel = jnp.einsum("tbh,tbg->hg", prev[-1], dhproj_TxBxG, preferred_element_type=kernel.dtype)
+    dkernel = weight_gradient(prev[-1], dhproj_TxBxG, kernel.dtype)
     dbias = None if bias is None else dhproj_TxBxG.sum((0, 1)).astype(bias.dtype)
     if cell in _SUMMED:
         dxproj_TxBxG = dhproj_TxBxG
