@@ -7,7 +7,8 @@ every backend reads the same parameters and checkpoints move between them:
 
 - 'scan': `nn.scan` over a masked cell step, differentiated by JAX. The
   reference path; `remat` wraps the step in `nn.remat`.
-- 'fused': the same forward loop under a custom VJP (`fused_recurrence`). Its
+- 'fused': the same forward loop, its inputs prefetched (prefetch_scan.py), under
+  a custom VJP (`fused_recurrence`). Its
   backward scan carries only the state gradients; the recurrent weight
   gradient is one [H, T·B] × [T·B, G] matmul after the loop, instead of T
   small ones inside it. With `remat`, the hidden projections are recomputed
@@ -34,6 +35,7 @@ import jax.numpy as jnp
 
 from s2s_jax.model.cudnn_lstm import cudnn_lstm_layer
 from s2s_jax.model.linear import dense_params, linear, weight_gradient
+from s2s_jax.model.prefetch_scan import prefetch_scan
 
 Carry = tuple[jax.Array, ...]  # Each of shape [B, H]; the last one is h.
 Weights = tuple[jax.Array, jax.Array | None]  # Recurrent kernel_HxG, and bias_G (GRU only).
@@ -89,7 +91,7 @@ def _forward_scan(cell, weights, carry0, xproj_TxBxG, mask_TxB, unroll, keep_hpr
         carry, hproj_BxG = masked_step(cell, weights, carry, *inputs)
         return carry, (carry, hproj_BxG if keep_hproj else None)
 
-    return jax.lax.scan(step, carry0, (xproj_TxBxG, mask_TxB), unroll=unroll)
+    return prefetch_scan(step, carry0, (xproj_TxBxG, mask_TxB), unroll=unroll)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
