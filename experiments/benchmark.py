@@ -96,6 +96,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # peak RSS on CPU); a point above it is flagged in the table and fails the run.
     # 0 = no bound. `long` states 1,024 MiB for B=32, length 128 (measured: 909-918 MiB).
     c.benchmark.memory_bound_mib = 1024 if variant == "long" else 0
+    # Also time the step's kernels alone, its matmuls and its update, for the fastest the step
+    # could be with this device's kernels (s2s_jax/benchmark/kernel_bound.py); points of the
+    # basic decoder on one device only. compare_torch's --kernel_bound turns it on.
+    c.benchmark.kernel_bound = False
 
     # Every combination of these lists is one point; each sets one experiment config field
     # (s2s_jax/benchmark/grid.py), and the other fields are the ones above.

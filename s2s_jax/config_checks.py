@@ -211,6 +211,7 @@ BENCHMARK_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "benchmark.decode": ("True or False", _one_of(True, False)),
     "benchmark.beam_size": ("an integer >= 0 (0 skips beam search)", _non_negative),
     "benchmark.memory_bound_mib": ("an integer >= 0 (0: none)", _non_negative),
+    "benchmark.kernel_bound": ("True or False", _one_of(True, False)),
 }
 
 

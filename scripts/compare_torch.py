@@ -9,7 +9,8 @@ and then the twin on the same point, so both see the same machine state. Each (r
 prints one JSON line and is appended to OUT/compare_runs.jsonl; a rerun with the same --out
 skips the pairs it holds (resume), and --report_only redraws the outputs from it alone. At the
 end: OUT/compare.md (one row per point: medians, the ratio of the medians with the min-max of
-the per-run ratios, both programs' utilization, the train ratio at peak), OUT/compare.json and
+the per-run ratios, both programs' utilization, the train ratio at peak; with --kernel_bound,
+s2s_jax's share of its kernel bound and the train ratio at it), OUT/compare.json and
 OUT/compare_heatmap.png (the train and greedy ratios over batch x length; one row of panels per
 combination of any other axis that varies) (s2s_jax/benchmark/compare.py). A single-point
 variant also prints its summary JSON.
@@ -54,6 +55,12 @@ _OUT = flags.DEFINE_string(
 _REPORT_ONLY = flags.DEFINE_bool(
     "report_only", False, "Only write the outputs from --out's compare_runs.jsonl."
 )
+_KERNEL_BOUND = flags.DEFINE_bool(
+    "kernel_bound",
+    False,
+    "Also time s2s_jax's step with each kernel alone (config.benchmark.kernel_bound; the basic "
+    "decoder), for the train ratio at that bound.",
+)
 _TWIN = flags.DEFINE_string(
     "twin", os.path.join(ROOT, "..", "shared", "bench", "torch_seq2seq.py"), "The twin's script."
 )
@@ -82,6 +89,7 @@ def _points() -> tuple[list[dict[str, Any]], list[str]]:
         config = benchmark_config.get_config(_VARIANT.value)
         if _DECODER.value:
             config.benchmark.grid.decoder = (_DECODER.value,)
+        config.benchmark.kernel_bound = _KERNEL_BOUND.value
         grid.validate(config, int(count), platform)
     except (ValueError, UserError) as e:
         sys.exit(f"error: --variant={_VARIANT.value}: {e}")
@@ -102,6 +110,7 @@ def _ours(point: dict[str, Any], axes: list[str], workdir: str) -> dict[str, Any
     _call([sys.executable, os.path.join(ROOT, "launch.py"), "--mode=benchmark",
            f"--config={os.path.join(ROOT, 'experiments', 'benchmark.py')}:{_VARIANT.value}",
            *compare.pin_args(point, axes), "--config.benchmark.beam_size=0",
+           f"--config.benchmark.kernel_bound={_KERNEL_BOUND.value}",
            f"--workdir={workdir}"],
           f"launch.py --mode=benchmark at {point}")  # fmt: skip
     with open(os.path.join(workdir, "benchmark.jsonl"), encoding="utf-8") as f:
@@ -146,6 +155,8 @@ def _measure(path: str) -> None:
                 row = _ours(point, axes, workdir)
             ours = {"train": row["train_tgt_tokens_per_s"], "greedy": row["greedy_tokens_per_s"],
                     "compile_s": row["compile_s"], "utilization": row["utilization"]}  # fmt: skip
+            if "kernel_bound_tgt_tokens_per_s" in row:
+                ours["kernel_bound"] = row["kernel_bound_tgt_tokens_per_s"]
             record = {"run": run, "variant": _VARIANT.value, "point": point, "s2s_jax": ours,
                       "torch": _twin(row)}  # fmt: skip
             print(json.dumps(record), flush=True)

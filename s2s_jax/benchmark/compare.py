@@ -4,7 +4,8 @@ a heat map, from run records alone (scripts/compare_torch.py measures; this modu
 A run record is one JSON line of DIR/compare_runs.jsonl, one per (run, point):
 
     {"run": 1, "variant": "grid", "point": {a point of grid.grid_points},
-     "s2s_jax": {"train": tok/s, "greedy": tok/s, "compile_s": s, "utilization": fraction},
+     "s2s_jax": {"train": tok/s, "greedy": tok/s, "compile_s": s, "utilization": fraction,
+                 "kernel_bound": tok/s (optional)},
      "torch": {"train": tok/s, "greedy": tok/s}}
 
 Per point (`summarize`): each program's median over runs of train target tokens/s and greedy
@@ -14,7 +15,11 @@ at that point, so each per-run ratio sees one machine state); and s2s_jax's medi
 time and utilization. The twin's utilization comes from the same run: both programs do the same
 matmuls per target token, so it is ours_r · twin_train_r / ours_train_r against the peak that
 s2s_jax's process measured. Its inverse is the train ratio that s2s_jax would reach with every
-FLOP at that peak: the most any speed-up of s2s_jax alone can show at the point.
+FLOP at that peak: the most any speed-up of s2s_jax alone can show at the point. A
+tighter ceiling where the run measured it (compare_torch's --kernel_bound): the record's
+"kernel_bound", the train tokens/s of s2s_jax's step with its matmuls and update each timed
+alone (kernel_bound.py); per point, s2s_jax's share of it and the train ratio at it, the
+median over runs of kernel_bound_r / twin_r.
 
 Outputs (`write_report`): compare.md (one row per point), compare.json (the same numbers) and
 compare_heatmap.png (`heatmap_figure`): the train ratio (left) and the greedy ratio (right)
@@ -102,7 +107,9 @@ def group(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict
 def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per point: {"point", "runs", "train" and "greedy": {"s2s_jax", "torch",
     "ratio", "ratio_min", "ratio_max"}, "s2s_jax_compile_s", "s2s_jax_utilization",
-    "torch_utilization", "train_ratio_at_peak"} (medians over the runs; see the module doc)."""
+    "torch_utilization", "train_ratio_at_peak"}, and where every run measured the kernel
+    bound "s2s_jax_of_kernel_bound" and "train_ratio_at_kernel_bound" (medians over the runs;
+    see the module doc)."""
     entries = []
     for point, rs in group(records):
         entry: dict[str, Any] = {"point": point, "runs": len(rs)}
@@ -119,6 +126,14 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r["s2s_jax"]["utilization"] * r["torch"]["train"] / r["s2s_jax"]["train"] for r in rs
         )
         entry["train_ratio_at_peak"] = 1 / entry["torch_utilization"]
+        if all("kernel_bound" in r["s2s_jax"] for r in rs):
+            bounds = [r["s2s_jax"]["kernel_bound"] for r in rs]
+            entry["s2s_jax_of_kernel_bound"] = statistics.median(
+                r["s2s_jax"]["train"] / b for r, b in zip(rs, bounds, strict=True)
+            )
+            entry["train_ratio_at_kernel_bound"] = statistics.median(
+                b / r["torch"]["train"] for r, b in zip(rs, bounds, strict=True)
+            )
         entries.append(entry)
     return entries
 
@@ -129,8 +144,9 @@ def headline(entry: dict[str, Any], variant: str) -> dict[str, Any]:
                            "runs": entry["runs"]}  # fmt: skip
     for kind in KINDS:
         out[kind] = {k: entry[kind][k] for k in ("s2s_jax", "torch", "ratio")}
-    keys = ("s2s_jax_compile_s", "s2s_jax_utilization", "torch_utilization", "train_ratio_at_peak")
-    return out | {key: entry[key] for key in keys}
+    keys = ("s2s_jax_compile_s", "s2s_jax_utilization", "torch_utilization", "train_ratio_at_peak",
+            "s2s_jax_of_kernel_bound", "train_ratio_at_kernel_bound")  # fmt: skip
+    return out | {key: entry[key] for key in keys if key in entry}
 
 
 def varying_axes(points: list[dict[str, Any]]) -> list[str]:
@@ -141,13 +157,16 @@ def varying_axes(points: list[dict[str, Any]]) -> list[str]:
 
 def markdown_table(entries: list[dict[str, Any]]) -> str:
     """One row per point: the medians, the ratios with their per-run spread, both programs'
-    utilization and the train ratio at the peak. Axes other than batch, lengths and decoder get
-    a column where they vary."""
+    utilization and the train ratio at the peak, and at the kernel bound where measured. Axes
+    other than batch, lengths and decoder get a column where they vary."""
     extra = [a for a in varying_axes([e["point"] for e in entries]) if a != "decoder"]
     head = ["batch", "src", "tgt", "decoder", *extra, "runs"]
     for kind in KINDS:
         head += [f"s2s_jax {kind} tok/s", f"twin {kind} tok/s", f"{kind} ratio (min-max)"]
     head += ["s2s_jax util", "twin util", "train ratio at peak"]
+    bound = any("train_ratio_at_kernel_bound" in e for e in entries)
+    if bound:
+        head += ["s2s_jax of kernel bound", "train ratio at kernel bound"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
         p = e["point"]
@@ -159,6 +178,11 @@ def markdown_table(entries: list[dict[str, Any]]) -> str:
                       f"{k['ratio']:.2f}x ({k['ratio_min']:.2f}-{k['ratio_max']:.2f})"]  # fmt: skip
         cells += [f"{100 * e['s2s_jax_utilization']:.0f}%", f"{100 * e['torch_utilization']:.0f}%",
                   f"{e['train_ratio_at_peak']:.2f}x"]  # fmt: skip
+        if bound and "train_ratio_at_kernel_bound" in e:
+            cells += [f"{100 * e['s2s_jax_of_kernel_bound']:.0f}%",
+                      f"{e['train_ratio_at_kernel_bound']:.2f}x"]  # fmt: skip
+        elif bound:
+            cells += ["-", "-"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -120,3 +120,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, platform: str)
         config_checks.check_backend(
             ml_collections.ConfigDict(point), platform, "config.benchmark.grid"
         )
+        devices = point_devices(point, config)
+        devices = num_devices if devices == -1 else devices
+        if config.benchmark.kernel_bound and (point["decoder"] != "basic" or devices != 1):
+            raise ConfigError(
+                f"config.benchmark.kernel_bound: point {point} has decoder "
+                f"{point['decoder']!r} on {devices} device(s); the kernel bound covers the "
+                "basic decoder on one device"
+            )

@@ -104,6 +104,13 @@ def measure_speed(config: dict[str, Any], settings: dict[str, Any], workdir: str
         "train_flops_per_s": step_flops * steps_s,
         "point_peak_flops": point_peak,
     }
+    if settings["kernel_bound"]:  # Each of the step's kernels alone (kernel_bound.py).
+        from s2s_jax.benchmark import kernel_bound
+
+        shape, dtype = (B, batch["src_BxS"].shape[1], T), config["model"]["dtype"]
+        result |= kernel_bound.measure(
+            exp.model_cfg, holder["state"], shape, dtype, settings["peak_repeats"]
+        )
     params = holder["state"].params
     # Decoding of tgt_len tokens per sentence (config.eval.early_exit is off): greedy, and
     # beam search with settings["beam_size"] hypotheses, each built as a run would build it.

@@ -38,7 +38,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "| decoder | devices "
         "| compile s "
         "| train steps/s (min-max) | train tok/s | greedy tok/s | beam tok/s | peak MiB "
-        "| step plan MiB | TFLOP/s | util | own peak | flags |"
+        "| step plan MiB | TFLOP/s | util | of kernel bound | own peak | flags |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -55,7 +55,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"{r['train_step_plan_bytes'] / 2**20:.0f} | "
             f"{r['train_flops_per_s'] / 1e12:.3f} | "
             f"{100 * r['utilization']:.0f}%{' OVER' if r['utilization'] > 1 else ''} | "
-            f"{_own_peak(r)} | {'; '.join(peak_flags(r))} |"
+            f"{_of_kernel_bound(r)} | {_own_peak(r)} | {'; '.join(peak_flags(r))} |"
         )
     device = rows[0]["device_kind"] if rows else "?"
     return f"Device: {device}\n\n{_peaks(rows)}\n" + "\n".join(lines) + "\n"
@@ -72,6 +72,13 @@ def _own_peak(row: dict[str, Any]) -> str:
     """The point's own peak check against the run's peak, or '-' where none was made."""
     own = own_peak_change(row)
     return "-" if own is None else f"{own:+.0%}"
+
+
+def _of_kernel_bound(row: dict[str, Any]) -> str:
+    """Train tokens/s as a share of the kernel bound's (kernel_bound.py), where measured."""
+    if "kernel_bound_tgt_tokens_per_s" not in row:
+        return "-"
+    return f"{row['train_tgt_tokens_per_s'] / row['kernel_bound_tgt_tokens_per_s']:.0%}"
 
 
 def _peaks(rows: list[dict[str, Any]]) -> str:

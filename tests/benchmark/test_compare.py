@@ -201,3 +201,25 @@ def test_pin_args_make_the_benchmark_measure_exactly_that_point(variant):
         assert grid.grid_points(pinned) == [point]
     with pytest.raises(ValueError, match="grid axis 'devices'"):
         compare.pin_args(_point(16, 16), ["batch_size", "devices"])
+
+
+def test_kernel_bound_gives_the_share_and_the_train_ratio_at_it():
+    """Per run, s2s_jax's train over its kernel bound and the bound over the twin's train; the
+    medians by hand for (16, 16): ours 100, 120, 110; twin 100, 80, 100; bounds 125, 150, 110."""
+    records = _records()
+    for r, bound in zip(records[::4], (125, 150, 110), strict=True):  # The (16, 16) records.
+        r["s2s_jax"]["kernel_bound"] = bound
+    entries = compare.summarize(records)
+    first = entries[0]
+    assert first["s2s_jax_of_kernel_bound"] == pytest.approx(0.8)  # 0.8, 0.8, 1.0.
+    assert first["train_ratio_at_kernel_bound"] == pytest.approx(1.25)  # 1.25, 1.875, 1.1.
+    assert all("train_ratio_at_kernel_bound" not in e for e in entries[1:])
+    lines = compare.markdown_table(entries).strip().split("\n")
+    assert lines[0].endswith("| s2s_jax of kernel bound | train ratio at kernel bound |")
+    assert lines[2].endswith("| 80% | 1.25x |") and lines[3].endswith("| - | - |")
+    headline = compare.headline(first, "grid")
+    assert headline["train_ratio_at_kernel_bound"] == pytest.approx(1.25)
+    assert "train_ratio_at_kernel_bound" not in compare.headline(entries[1], "grid")
+    # A point where one run lacks the bound gets none (no median of fewer runs).
+    del records[4]["s2s_jax"]["kernel_bound"]
+    assert "train_ratio_at_kernel_bound" not in compare.summarize(records)[0]

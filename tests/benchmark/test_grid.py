@@ -104,3 +104,20 @@ def test_bad_settings_and_points_are_named():
     c.devices = -1  # All 8 devices: batch 4 does not split over them.
     with pytest.raises(ConfigError, match=r"grid point .*'batch_size': 4.*divisible by the 8"):
         _check(c)
+
+
+def test_kernel_bound_takes_basic_points_on_one_device_only():
+    c = tiny_benchmark()  # Basic decoder, config.devices = 1.
+    c.benchmark.kernel_bound = True
+    grid.validate(c, 8, "cpu")
+    grid.validate(c, 1, "cpu")
+    c.devices = -1  # All devices: fine with one, refused with two.
+    grid.validate(c, 1, "cpu")
+    c.benchmark.grid.batch_size = (4,)
+    with pytest.raises(ConfigError, match=r"kernel_bound: .*'basic' on 2 device\(s\)"):
+        grid.validate(c, 2, "cpu")
+    c = tiny_benchmark()
+    c.benchmark.kernel_bound = True
+    c.benchmark.grid.decoder = ("basic", "luong")
+    with pytest.raises(ConfigError, match=r"kernel_bound: .*'decoder': 'luong'.* basic decoder"):
+        _check(c)

@@ -28,6 +28,12 @@ def test_table_has_a_column_per_grid_axis_and_dashes_for_untimed_decoders():
     assert cells["greedy tok/s"] == "99" and cells["beam tok/s"] == "-"
     assert cells["peak MiB"] == "1" and cells["util"] == "50%"
     assert cells["own peak"] == "+0%" and cells["flags"] == ""
+    assert cells["of kernel bound"] == "-"  # Not measured.
+
+
+def test_table_gives_the_share_of_the_kernel_bound_where_measured():
+    row = _row(grid.grid_points(tiny_benchmark())[0], kernel_bound_tgt_tokens_per_s=40.0)
+    assert _cells(row)["of kernel bound"] == "80%"  # 32 of 40 tokens/s.
 
 
 def test_a_point_over_the_memory_bound_is_flagged():

@@ -1,0 +1,163 @@
+"""The fastest a train step could be with this device's own kernels: its matmuls timed alone.
+
+The measured peak (flops.py) is that of one large square matmul, and a step cannot reach it:
+the recurrence runs T small [B, H] x [H, G] products one after another, and a batch of 16
+cannot fill the device the way 2048 rows do. Here each matmul of the step runs alone at its
+own shape, the best of several calls, and the loops as loops of dependent products (a tanh
+between them, as the cell has one); the optimizer's update is timed alone too. The sum of
+those times is the step's *kernel bound*: what it would take if nothing else cost anything and
+no matmul were slowed by its neighbours. Its target tokens/s, over the one measured,
+is how far the step's glue (gate math, the loss, copies, scheduling) is from free. And the
+bound over the twin's measured rate is the most any change to the glue could show against it.
+
+`train_matmuls` lists the step's matmuls for the basic decoder (any cell, layers and a
+bidirectional encoder); their FLOPs add up to flops.train_flops exactly (tested).
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from s2s_jax.model import ModelConfig
+from s2s_jax.model.recurrent import CARRY_SIZE, NUM_GATES
+
+
+@dataclasses.dataclass(frozen=True)
+class Matmul:
+    """`count` products [m, k] x [k, n]; `steps` > 1 chains that many per product, each
+    reading the last one's result (a recurrence); `weight_gradient` takes the left operand
+    as [k, m] and transposes it first, as linear.weight_gradient does."""
+
+    name: str
+    m: int
+    k: int
+    n: int
+    count: int = 1
+    steps: int = 1
+    weight_gradient: bool = False
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.m * self.k * self.n * self.steps * self.count
+
+
+def _projection(name: str, rows: int, in_size: int, out_size: int, count: int) -> list[Matmul]:
+    """y = x·W over `rows` rows, and its two gradients: dx = dy·Wᵀ and dW = xᵀ·dy."""
+    return [
+        Matmul(name, rows, in_size, out_size, count),
+        Matmul(f"{name} dx", rows, out_size, in_size, count),
+        Matmul(f"{name} dW", in_size, rows, out_size, count, weight_gradient=True),
+    ]
+
+
+def _layer(name: str, cfg: ModelConfig, batch: int, steps: int, in_size: int, count: int):
+    """A recurrent layer over time: the hoisted input projection, the loops forward and
+    backward, and the recurrent weight gradient after them (recurrent.py)."""
+    H, G = cfg.hidden_size, NUM_GATES[cfg.cell] * cfg.hidden_size
+    rows = batch * steps
+    return [
+        *_projection(f"{name} input", rows, in_size, G, count),
+        Matmul(f"{name} loop", batch, H, G, count, steps),
+        Matmul(f"{name} loop dh", batch, G, H, count, steps),
+        Matmul(f"{name} recurrent dW", H, rows, G, count, weight_gradient=True),
+    ]
+
+
+def train_matmuls(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> list[Matmul]:
+    """The matmuls of one train step of the basic decoder (see the module doc)."""
+    if cfg.decoder != "basic":
+        raise ValueError(f"the bound covers model.decoder='basic', not {cfg.decoder!r}")
+    H, directions = cfg.hidden_size, 2 if cfg.bidirectional else 1
+    matmuls, size = [], cfg.embed_size
+    for layer in range(cfg.num_layers):
+        matmuls += _layer(f"encoder {layer}", cfg, batch, src_len, size, directions)
+        size = directions * H
+    if cfg.bidirectional:  # The bridge: Dense(2H → H) per carry component and layer.
+        count = cfg.num_layers * CARRY_SIZE[cfg.cell]
+        matmuls += _projection("bridge", batch, 2 * H, H, count)
+    size = cfg.embed_size
+    for layer in range(cfg.num_layers):
+        matmuls += _layer(f"decoder {layer}", cfg, batch, tgt_len, size, 1)
+        size = H
+    return matmuls + _projection("output", batch * tgt_len, H, cfg.tgt_vocab_size, 1)
+
+
+def _program(mm: Matmul) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    if mm.weight_gradient:
+        return lambda x_KxM, w_KxN: jax.lax.optimization_barrier(x_KxM.T) @ w_KxN
+    if mm.steps == 1:
+        return lambda x_MxK, w_KxN: x_MxK @ w_KxN
+
+    def fit(y_MxN: jax.Array) -> jax.Array:  # The next step's [m, k] input.
+        return jnp.tile(y_MxN, (1, -(-mm.k // mm.n)))[:, : mm.k]
+
+    return lambda x_MxK, w_KxN: jax.lax.fori_loop(
+        0, mm.steps, lambda _, x: jnp.tanh(fit(x @ w_KxN)), x_MxK
+    )
+
+
+def best_time(run: Callable[[], Any], repeats: int) -> float:
+    """The fastest of `repeats` timed calls of `run` (after an untimed one), in seconds."""
+    jax.block_until_ready(run())
+    fastest = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run())
+        fastest = min(fastest, time.perf_counter() - start)
+    return fastest
+
+
+def matmuls_time(matmuls: list[Matmul], dtype: str, repeats: int) -> dict[str, float]:
+    """Each matmul's best time alone (times its count), in seconds, by name; matmuls of the
+    same shape are timed once."""
+    rng = np.random.default_rng(0)
+    best: dict[tuple, float] = {}
+    times = {}
+    for mm in matmuls:
+        shape = (mm.m, mm.k, mm.n, mm.steps, mm.weight_gradient)
+        if shape not in best:
+            left = (mm.k, mm.m) if mm.weight_gradient else (mm.m, mm.k)
+            x, w = (jnp.asarray(0.05 * rng.standard_normal(s), dtype) for s in (left, (mm.k, mm.n)))
+            program = jax.jit(_program(mm))
+            best[shape] = best_time(lambda p=program, x=x, w=w: p(x, w), repeats)
+        times[mm.name] = mm.count * best[shape]
+    return times
+
+
+def update_time(state: Any, repeats: int) -> float:
+    """Best time of the train step's update alone: the optimizer's (`state.apply_gradients`,
+    state donated as the step donates it) and the gradient norm the step logs (steps.py)."""
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), state.params)
+    update = jax.jit(
+        lambda s, g: (s.apply_gradients(grads=g), optax.tree.norm(g)), donate_argnums=0
+    )
+    holder = [jax.tree.map(jnp.copy, state)]
+
+    def run() -> jax.Array:
+        holder[0], norm = update(holder[0], grads)
+        return norm
+
+    return best_time(run, repeats)
+
+
+def measure(
+    cfg: ModelConfig, state: Any, shape: tuple[int, int, int], dtype: str, repeats: int
+) -> dict[str, Any]:
+    """The kernel bound of a train step of `shape` (batch, src_len, tgt_len), as a benchmark
+    row's fields: target tokens/s, and the seconds of the matmuls and of the update."""
+    batch, src_len, tgt_len = shape
+    matmul_s = sum(
+        matmuls_time(train_matmuls(cfg, batch, src_len, tgt_len), dtype, repeats).values()
+    )
+    update_s = update_time(state, repeats)
+    return {
+        "kernel_bound_tgt_tokens_per_s": batch * tgt_len / (matmul_s + update_s),
+        "kernel_bound_matmul_s": matmul_s,
+        "kernel_bound_update_s": update_s,
+    }
