@@ -84,16 +84,44 @@ def never_predicted(scores_BxV: jax.Array) -> jax.Array:
     return scores_BxV.at[:, jnp.array([PAD_ID, BOS_ID])].set(-jnp.inf)
 
 
+ARGMAX_CHUNK = 32  # Columns per chunk of `first_argmax`'s first pass.
+
+
 def first_argmax(logits_BxV: jax.Array) -> jax.Array:
     """jnp.argmax over the last axis (the first index of the maximum), as int32.
 
-    Two plain reductions (max, then min over the indices that reach it) instead
-    of argmax's (value, index) reduction, which XLA:CPU runs scalar: on an
-    8,000-word vocabulary that was a sixth of a greedy decoding step.
+    XLA:CPU runs argmax's (value, index) reduction scalar: on an 8,000-word vocabulary that
+    was a sixth of a greedy decoding step. A max, then a min over the indices that reach it,
+    is vectorized, but its second pass writes and reads an index per logit. So one pass
+    takes the max of each chunk of ARGMAX_CHUNK columns; the first chunk that holds the
+    overall max is found among the V/ARGMAX_CHUNK chunk maxima, and the first index of the
+    max within that chunk alone. Columns past the last whole chunk are searched on their own
+    and win only with a strictly larger value. Greedy decoding at `base` sizes (hidden 512,
+    8,000 words) took 2.5-5% less time at length 16 (batch 16, 32 and 128); at length 32 the
+    change did not show.
     """
-    max_Bx1 = logits_BxV.max(axis=-1, keepdims=True)
-    index_BxV = jax.lax.broadcasted_iota(jnp.int32, logits_BxV.shape, logits_BxV.ndim - 1)
-    return jnp.where(logits_BxV >= max_Bx1, index_BxV, logits_BxV.shape[-1]).min(axis=-1)
+    *lead, V = logits_BxV.shape
+    whole = V // ARGMAX_CHUNK * ARGMAX_CHUNK
+    if not whole:
+        return _max_then_first_index(logits_BxV)
+    chunks_BxNxC = logits_BxV[..., :whole].reshape(*lead, -1, ARGMAX_CHUNK)
+    chunk_B = _max_then_first_index(chunks_BxNxC.max(axis=-1))
+    inside_BxC = jnp.take_along_axis(chunks_BxNxC, chunk_B[..., None, None], axis=-2)[..., 0, :]
+    index_B = chunk_B * ARGMAX_CHUNK + _max_then_first_index(inside_BxC)
+    if whole == V:
+        return index_B
+    best_B = jnp.take_along_axis(inside_BxC, (index_B % ARGMAX_CHUNK)[..., None], -1)[..., 0]
+    tail_BxR = logits_BxV[..., whole:]
+    tail_wins_B = tail_BxR.max(axis=-1) > best_B
+    return jnp.where(tail_wins_B, whole + _max_then_first_index(tail_BxR), index_B)
+
+
+def _max_then_first_index(x_BxV: jax.Array) -> jax.Array:
+    """The first index of the max over the last axis: a max, then a min over the indices
+    that reach it (two vectorized reductions)."""
+    max_Bx1 = x_BxV.max(axis=-1, keepdims=True)
+    index_BxV = jax.lax.broadcasted_iota(jnp.int32, x_BxV.shape, x_BxV.ndim - 1)
+    return jnp.where(x_BxV >= max_Bx1, index_BxV, x_BxV.shape[-1]).min(axis=-1)
 
 
 def sequence_lengths(tokens_BxL: jax.Array) -> jax.Array:

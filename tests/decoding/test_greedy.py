@@ -5,9 +5,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from helpers import StepCounter
 
-from s2s_jax.decoding.greedy import greedy_decode
+from s2s_jax.decoding.greedy import first_argmax, greedy_decode
 from s2s_jax.model import ModelConfig, Seq2Seq
 from s2s_jax.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -112,3 +113,17 @@ def test_matches_python_argmax_loop():
     assert steps == max_len
     for row, n in zip(np.asarray(tokens), expected_lengths, strict=True):
         assert not np.isin(row[:n], [PAD_ID, BOS_ID]).any()
+
+
+@pytest.mark.parametrize("width", [5, 32, 33, 64, 1000, 1003])
+def test_first_argmax_equals_numpy_argmax_with_ties(width):
+    """Few distinct values, so the max is tied within and across chunks; -inf like masked PAD
+    and BOS. Widths below, at and past whole chunks; a tail past them that holds the max."""
+    rng = np.random.default_rng(width)
+    x = rng.integers(0, 4, size=(3, 7, width)).astype(np.float32)
+    x[..., :2] = -np.inf
+    x[0, 0, -1] = 9.0  # The tail (or last chunk) alone holds the max.
+    x[1, 1, -2:] = 9.0  # Two maxima at the end.
+    got = jax.jit(first_argmax)(x)
+    assert got.dtype == jnp.int32
+    np.testing.assert_array_equal(got, np.argmax(x, axis=-1))
