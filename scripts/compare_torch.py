@@ -10,7 +10,7 @@ prints one JSON line and is appended to OUT/compare_runs.jsonl; a rerun with the
 skips the pairs it holds (resume), and --report_only redraws the outputs from it alone. At the
 end: OUT/compare.md (one row per point: medians, the ratio of the medians with the min-max of
 the per-run ratios, both programs' utilization, the train ratio at peak; with --kernel_bound,
-s2s_jax's share of its kernel bound and the train ratio at it), OUT/compare.json and
+s2s_jax's share of its kernel bound and the train and greedy ratios at it), OUT/compare.json and
 OUT/compare_heatmap.png (the train and greedy ratios over batch x length; one row of panels per
 combination of any other axis that varies) (s2s_jax/benchmark/compare.py). A single-point
 variant also prints its summary JSON.
@@ -155,8 +155,12 @@ def _measure(path: str) -> None:
                 row = _ours(point, axes, workdir)
             ours = {"train": row["train_tgt_tokens_per_s"], "greedy": row["greedy_tokens_per_s"],
                     "compile_s": row["compile_s"], "utilization": row["utilization"]}  # fmt: skip
-            if "kernel_bound_tgt_tokens_per_s" in row:
-                ours["kernel_bound"] = row["kernel_bound_tgt_tokens_per_s"]
+            for key, field in (
+                ("kernel_bound", "kernel_bound_tgt_tokens_per_s"),
+                ("greedy_kernel_bound", "greedy_kernel_bound_tokens_per_s"),
+            ):
+                if field in row:
+                    ours[key] = row[field]
             record = {"run": run, "variant": _VARIANT.value, "point": point, "s2s_jax": ours,
                       "torch": _twin(row)}  # fmt: skip
             print(json.dumps(record), flush=True)

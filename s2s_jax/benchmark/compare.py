@@ -5,7 +5,7 @@ A run record is one JSON line of DIR/compare_runs.jsonl, one per (run, point):
 
     {"run": 1, "variant": "grid", "point": {a point of grid.grid_points},
      "s2s_jax": {"train": tok/s, "greedy": tok/s, "compile_s": s, "utilization": fraction,
-                 "kernel_bound": tok/s (optional)},
+                 "kernel_bound": tok/s, "greedy_kernel_bound": tok/s (both optional)},
      "torch": {"train": tok/s, "greedy": tok/s}}
 
 Per point (`summarize`): each program's median over runs of train target tokens/s and greedy
@@ -19,7 +19,8 @@ FLOP at that peak: the most any speed-up of s2s_jax alone can show at the point.
 tighter ceiling where the run measured it (compare_torch's --kernel_bound): the record's
 "kernel_bound", the train tokens/s of s2s_jax's step with its matmuls and update each timed
 alone (kernel_bound.py); per point, s2s_jax's share of it and the train ratio at it, the
-median over runs of kernel_bound_r / twin_r.
+median over runs of kernel_bound_r / twin_r; and the same for greedy decoding
+("greedy_kernel_bound", the greedy ratio at kernel bound).
 
 Outputs (`write_report`): compare.md (one row per point), compare.json (the same numbers) and
 compare_heatmap.png (`heatmap_figure`): the train ratio (left) and the greedy ratio (right)
@@ -108,7 +109,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per point: {"point", "runs", "train" and "greedy": {"s2s_jax", "torch",
     "ratio", "ratio_min", "ratio_max"}, "s2s_jax_compile_s", "s2s_jax_utilization",
     "torch_utilization", "train_ratio_at_peak"}, and where every run measured the kernel
-    bound "s2s_jax_of_kernel_bound" and "train_ratio_at_kernel_bound" (medians over the runs;
+    bound "s2s_jax_of_kernel_bound" and "train_ratio_at_kernel_bound" (and for greedy
+    decoding "greedy_ratio_at_kernel_bound") (medians over the runs;
     see the module doc)."""
     entries = []
     for point, rs in group(records):
@@ -134,6 +136,10 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry["train_ratio_at_kernel_bound"] = statistics.median(
                 b / r["torch"]["train"] for r, b in zip(rs, bounds, strict=True)
             )
+        if all("greedy_kernel_bound" in r["s2s_jax"] for r in rs):
+            entry["greedy_ratio_at_kernel_bound"] = statistics.median(
+                r["s2s_jax"]["greedy_kernel_bound"] / r["torch"]["greedy"] for r in rs
+            )
         entries.append(entry)
     return entries
 
@@ -145,7 +151,8 @@ def headline(entry: dict[str, Any], variant: str) -> dict[str, Any]:
     for kind in KINDS:
         out[kind] = {k: entry[kind][k] for k in ("s2s_jax", "torch", "ratio")}
     keys = ("s2s_jax_compile_s", "s2s_jax_utilization", "torch_utilization", "train_ratio_at_peak",
-            "s2s_jax_of_kernel_bound", "train_ratio_at_kernel_bound")  # fmt: skip
+            "s2s_jax_of_kernel_bound", "train_ratio_at_kernel_bound",
+            "greedy_ratio_at_kernel_bound")  # fmt: skip
     return out | {key: entry[key] for key in keys if key in entry}
 
 
@@ -153,6 +160,14 @@ def varying_axes(points: list[dict[str, Any]]) -> list[str]:
     """The axes besides batch size and lengths whose value differs between `points`."""
     axes = [a for a in points[0] if a not in _CELL_AXES] if points else []
     return [a for a in axes if len({json.dumps(p.get(a)) for p in points}) > 1]
+
+
+# The kernel bound's columns (where any point has them): key -> (heading, cell format).
+_BOUND_COLUMNS = {
+    "s2s_jax_of_kernel_bound": ("s2s_jax of kernel bound", "{:.0%}"),
+    "train_ratio_at_kernel_bound": ("train ratio at kernel bound", "{:.2f}x"),
+    "greedy_ratio_at_kernel_bound": ("greedy ratio at kernel bound", "{:.2f}x"),
+}
 
 
 def markdown_table(entries: list[dict[str, Any]]) -> str:
@@ -164,9 +179,8 @@ def markdown_table(entries: list[dict[str, Any]]) -> str:
     for kind in KINDS:
         head += [f"s2s_jax {kind} tok/s", f"twin {kind} tok/s", f"{kind} ratio (min-max)"]
     head += ["s2s_jax util", "twin util", "train ratio at peak"]
-    bound = any("train_ratio_at_kernel_bound" in e for e in entries)
-    if bound:
-        head += ["s2s_jax of kernel bound", "train ratio at kernel bound"]
+    bounds = [key for key in _BOUND_COLUMNS if any(key in e for e in entries)]
+    head += [_BOUND_COLUMNS[key][0] for key in bounds]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
         p = e["point"]
@@ -178,11 +192,7 @@ def markdown_table(entries: list[dict[str, Any]]) -> str:
                       f"{k['ratio']:.2f}x ({k['ratio_min']:.2f}-{k['ratio_max']:.2f})"]  # fmt: skip
         cells += [f"{100 * e['s2s_jax_utilization']:.0f}%", f"{100 * e['torch_utilization']:.0f}%",
                   f"{e['train_ratio_at_peak']:.2f}x"]  # fmt: skip
-        if bound and "train_ratio_at_kernel_bound" in e:
-            cells += [f"{100 * e['s2s_jax_of_kernel_bound']:.0f}%",
-                      f"{e['train_ratio_at_kernel_bound']:.2f}x"]  # fmt: skip
-        elif bound:
-            cells += ["-", "-"]
+        cells += [_BOUND_COLUMNS[key][1].format(e[key]) if key in e else "-" for key in bounds]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

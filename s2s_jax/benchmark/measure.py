@@ -108,9 +108,8 @@ def measure_speed(config: dict[str, Any], settings: dict[str, Any], workdir: str
         from s2s_jax.benchmark import kernel_bound
 
         shape, dtype = (B, batch["src_BxS"].shape[1], T), config["model"]["dtype"]
-        result |= kernel_bound.measure(
-            exp.model_cfg, holder["state"], shape, dtype, settings["peak_repeats"]
-        )
+        result |= kernel_bound.measure(exp.model_cfg, holder["state"], shape, dtype,
+                                       settings["peak_repeats"], settings["decode"])  # fmt: skip
     params = holder["state"].params
     # Decoding of tgt_len tokens per sentence (config.eval.early_exit is off): greedy, and
     # beam search with settings["beam_size"] hypotheses, each built as a run would build it.

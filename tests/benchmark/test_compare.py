@@ -223,3 +223,15 @@ def test_kernel_bound_gives_the_share_and_the_train_ratio_at_it():
     # A point where one run lacks the bound gets none (no median of fewer runs).
     del records[4]["s2s_jax"]["kernel_bound"]
     assert "train_ratio_at_kernel_bound" not in compare.summarize(records)[0]
+
+
+def test_greedy_kernel_bound_gives_the_greedy_ratio_at_it():
+    """(16, 16): twin greedy 100, 100, 400 per run; bounds 150, 300, 200: ratios 1.5, 3, 0.5."""
+    records = _records()
+    for r, bound in zip(records[::4], (150, 300, 200), strict=True):
+        r["s2s_jax"]["greedy_kernel_bound"] = bound
+    entries = compare.summarize(records)
+    assert entries[0]["greedy_ratio_at_kernel_bound"] == pytest.approx(1.5)
+    lines = compare.markdown_table(entries).strip().split("\n")
+    assert lines[0].endswith("| train ratio at peak | greedy ratio at kernel bound |")
+    assert lines[2].endswith("| 1.50x |") and lines[3].endswith("| - |")
