@@ -18,6 +18,7 @@ kind of process that is timed, and that nothing else took the cores meanwhile.
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -98,13 +99,21 @@ def matmul_peak(
     timed on `clock`, after an untimed one (which compiles)."""
     a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), dtype)
     matmul = jax.jit(lambda x: x @ x)
-    matmul(a).block_until_ready()
+    return 2 * n**3 / best_time(lambda: matmul(a), repeats, clock)
+
+
+def best_time(
+    run: Callable[[], Any], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """The fastest of `repeats` calls of `run` timed on `clock` (each until its result is
+    ready), after an untimed one (which compiles), in seconds."""
+    jax.block_until_ready(run())
     fastest = float("inf")
     for _ in range(repeats):
         start = clock()
-        matmul(a).block_until_ready()
+        jax.block_until_ready(run())
         fastest = min(fastest, clock() - start)
-    return 2 * n**3 / fastest
+    return fastest
 
 
 def table_peak(dtype: str) -> tuple[float, str] | None:

@@ -22,7 +22,6 @@ that bound is, if anything, too fast.
 """
 
 import dataclasses
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from s2s_jax.benchmark.flops import best_time
 from s2s_jax.model import ModelConfig
 from s2s_jax.model.recurrent import CARRY_SIZE, NUM_GATES
 
@@ -54,65 +54,69 @@ class Matmul:
         return 2 * self.m * self.k * self.n * self.steps * self.count
 
 
-def _projection(name: str, rows: int, in_size: int, out_size: int, count: int) -> list[Matmul]:
-    """y = x·W over `rows` rows, and its two gradients: dx = dy·Wᵀ and dW = xᵀ·dy."""
+def _projection(
+    name: str, rows: int, in_size: int, out_size: int, count: int, train: bool
+) -> list[Matmul]:
+    """y = x·W over `rows` rows and, in training, its two gradients: dx = dy·Wᵀ and dW = xᵀ·dy."""
+    forward = [Matmul(name, rows, in_size, out_size, count)]
+    if not train:
+        return forward
     return [
-        Matmul(name, rows, in_size, out_size, count),
+        *forward,
         Matmul(f"{name} dx", rows, out_size, in_size, count),
         Matmul(f"{name} dW", in_size, rows, out_size, count, weight_gradient=True),
     ]
 
 
-def _layer(name: str, cfg: ModelConfig, batch: int, steps: int, in_size: int, count: int):
-    """A recurrent layer over time: the hoisted input projection, the loops forward and
-    backward, and the recurrent weight gradient after them (recurrent.py)."""
+def _layer(name: str, cfg: ModelConfig, batch: int, steps: int, in_size: int, count: int,
+           train: bool) -> list[Matmul]:  # fmt: skip
+    """A recurrent layer over time: the hoisted input projection and the loop and, in
+    training, the backward loop and the recurrent weight gradient after it (recurrent.py)."""
     H, G = cfg.hidden_size, NUM_GATES[cfg.cell] * cfg.hidden_size
-    rows = batch * steps
-    return [
-        *_projection(f"{name} input", rows, in_size, G, count),
+    matmuls = [
+        *_projection(f"{name} input", batch * steps, in_size, G, count, train),
         Matmul(f"{name} loop", batch, H, G, count, steps),
-        Matmul(f"{name} loop dh", batch, G, H, count, steps),
-        Matmul(f"{name} recurrent dW", H, rows, G, count, weight_gradient=True),
     ]
+    if train:
+        matmuls += [
+            Matmul(f"{name} loop dh", batch, G, H, count, steps),
+            Matmul(f"{name} recurrent dW", H, batch * steps, G, count, weight_gradient=True),
+        ]
+    return matmuls
 
 
-def train_matmuls(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> list[Matmul]:
-    """The matmuls of one train step of the basic decoder (see the module doc)."""
+def _encoder(cfg: ModelConfig, batch: int, src_len: int, train: bool) -> list[Matmul]:
+    """The encoder's layers, and the bridge of a bidirectional one (Dense(2H → H) per carry
+    component and layer); the basic decoder only (the other decoders are refused)."""
     if cfg.decoder != "basic":
         raise ValueError(f"the bound covers model.decoder='basic', not {cfg.decoder!r}")
     H, directions = cfg.hidden_size, 2 if cfg.bidirectional else 1
     matmuls, size = [], cfg.embed_size
     for layer in range(cfg.num_layers):
-        matmuls += _layer(f"encoder {layer}", cfg, batch, src_len, size, directions)
+        matmuls += _layer(f"encoder {layer}", cfg, batch, src_len, size, directions, train)
         size = directions * H
-    if cfg.bidirectional:  # The bridge: Dense(2H → H) per carry component and layer.
+    if cfg.bidirectional:
         count = cfg.num_layers * CARRY_SIZE[cfg.cell]
-        matmuls += _projection("bridge", batch, 2 * H, H, count)
-    size = cfg.embed_size
+        matmuls += _projection("bridge", batch, 2 * H, H, count, train)
+    return matmuls
+
+
+def train_matmuls(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> list[Matmul]:
+    """The matmuls of one train step of the basic decoder (see the module doc)."""
+    matmuls, size = _encoder(cfg, batch, src_len, train=True), cfg.embed_size
     for layer in range(cfg.num_layers):
-        matmuls += _layer(f"decoder {layer}", cfg, batch, tgt_len, size, 1)
-        size = H
-    return matmuls + _projection("output", batch * tgt_len, H, cfg.tgt_vocab_size, 1)
+        matmuls += _layer(f"decoder {layer}", cfg, batch, tgt_len, size, 1, train=True)
+        size = cfg.hidden_size
+    output = _projection("output", batch * tgt_len, cfg.hidden_size, cfg.tgt_vocab_size, 1, True)
+    return matmuls + output
 
 
 def decode_matmuls(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int) -> list[Matmul]:
     """The matmuls of greedy decoding of tgt_len tokens with the basic decoder: the encoder's
     forward, then per step and decoder layer one [B, D + H] x [D + H, G] product (the step's
     input and state together), and the output layer's [B, H] x [H, V]."""
-    if cfg.decoder != "basic":
-        raise ValueError(f"the bound covers model.decoder='basic', not {cfg.decoder!r}")
-    H, directions = cfg.hidden_size, 2 if cfg.bidirectional else 1
-    G = NUM_GATES[cfg.cell] * H
-    matmuls, size = [], cfg.embed_size
-    for layer in range(cfg.num_layers):
-        matmuls += [
-            Matmul(f"encoder {layer} input", batch * src_len, size, G, directions),
-            Matmul(f"encoder {layer} loop", batch, H, G, directions, src_len),
-        ]
-        size = directions * H
-    if cfg.bidirectional:
-        matmuls.append(Matmul("bridge", batch, 2 * H, H, cfg.num_layers * CARRY_SIZE[cfg.cell]))
-    size = cfg.embed_size
+    H, G = cfg.hidden_size, NUM_GATES[cfg.cell] * cfg.hidden_size
+    matmuls, size = _encoder(cfg, batch, src_len, train=False), cfg.embed_size
     for layer in range(cfg.num_layers):
         matmuls.append(Matmul(f"decoder {layer} step", batch, size + H, G, 1, tgt_len))
         size = H
@@ -131,17 +135,6 @@ def _program(mm: Matmul) -> Callable[[jax.Array, jax.Array], jax.Array]:
     return lambda x_MxK, w_KxN: jax.lax.fori_loop(
         0, mm.steps, lambda _, x: jnp.tanh(fit(x @ w_KxN)), x_MxK
     )
-
-
-def best_time(run: Callable[[], Any], repeats: int) -> float:
-    """The fastest of `repeats` timed calls of `run` (after an untimed one), in seconds."""
-    jax.block_until_ready(run())
-    fastest = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(run())
-        fastest = min(fastest, time.perf_counter() - start)
-    return fastest
 
 
 def matmuls_time(matmuls: list[Matmul], dtype: str, repeats: int) -> dict[str, float]:
